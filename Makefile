@@ -1,0 +1,48 @@
+# barelb: a load balancer for bare-metal Kubernetes.
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X github.com/barelb/barelb/internal/version.Version=$(VERSION)
+BIN       := $(abspath bin)
+KUBE_VERSION := v1.37.2
+STATICCHECK_VERSION := v0.8.2
+export BARELB_BIN := $(BIN)
+
+.PHONY: all build test unit bench lint demo conformance controlplane deps clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/barelb-ccm ./cmd/barelb-nodehelper ./cmd/barelbctl
+
+# deps installs the system packages the tests and the lab need (Debian).
+deps:
+	./hack/install-deps.sh
+
+# controlplane builds etcd and kube-apiserver $(KUBE_VERSION) from the Go module proxy.
+controlplane:
+	./hack/build-controlplane.sh $(BIN) $(KUBE_VERSION)
+
+# test runs every test: unit, integration against a real kube-apiserver, and the privileged lab tests.
+test: deps controlplane build
+	BARELB_REQUIRE_CONTROLPLANE=1 $(GO) test -count=1 -timeout 40m ./...
+
+unit:
+	$(GO) test -count=1 -short ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+lint:
+	@test -z "$$(gofmt -s -l $$(git ls-files '*.go'))" || { gofmt -s -l $$(git ls-files '*.go'); echo 'gofmt -s: files above need formatting'; exit 1; }
+	$(GO) vet ./...
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(BIN)/staticcheck ./...
+
+conformance: deps controlplane build
+	@echo "conformance: not yet (issue 5)"
+
+demo: build controlplane
+	@echo "demo: not yet (issue 5)"
+
+clean:
+	rm -rf $(BIN)
