@@ -29,9 +29,9 @@ var ErrNoKey = errors.New("no gossip key")
 //  2. "new\nold": nodes start encrypting with the new key, which all accept;
 //  3. "new": the old key is gone.
 //
-// Each line is turned into a 32-byte AES-256 key with SHA-256, as MetalLB
-// derives its memberlist key from the same Secret, so the keys match across
-// versions and implementations.
+// Each line is turned into a 32-byte AES-256 key with SHA-256, so any text of
+// at least MinLength characters works, including the base64 text of a
+// MetalLB memberlist Secret, and every version derives the same key.
 func Parse(text string) ([][]byte, error) {
 	var keys [][]byte
 	seen := map[[sha256.Size]byte]bool{}
