@@ -1,0 +1,251 @@
+package cloudprovider
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/barelb/barelb/internal/allocator"
+)
+
+// The Service annotations barelb reads. They are MetalLB's, so Services written for
+// MetalLB v0.12 work unchanged.
+const (
+	// AnnotationAddressPool names the pool to allocate from.
+	AnnotationAddressPool = "metallb.universe.tf/address-pool"
+	// AnnotationAllowSharedIP is the sharing key: Services with the same key may share an address.
+	AnnotationAllowSharedIP = "metallb.universe.tf/allow-shared-ip"
+	// AnnotationLoadBalancerIPs requests specific addresses: a comma-separated list, at most one per family.
+	AnnotationLoadBalancerIPs = "metallb.universe.tf/loadBalancerIPs"
+)
+
+// serviceKey is how the allocator names a Service: "namespace/name".
+func serviceKey(svc *v1.Service) string {
+	return svc.Namespace + "/" + svc.Name
+}
+
+// requestFor translates a Service into an allocator request. It is pure: every
+// error names the field and the value at fault.
+func requestFor(svc *v1.Service) (allocator.Request, error) {
+	req := allocator.Request{
+		Service:            serviceKey(svc),
+		Pool:               strings.TrimSpace(svc.Annotations[AnnotationAddressPool]),
+		SharingKey:         strings.TrimSpace(svc.Annotations[AnnotationAllowSharedIP]),
+		TrafficPolicyLocal: svc.Spec.ExternalTrafficPolicy == v1.ServiceExternalTrafficPolicyLocal,
+		Selector:           canonicalSelector(svc.Spec.Selector),
+	}
+	families, err := familiesOf(svc)
+	if err != nil {
+		return allocator.Request{}, err
+	}
+	req.Families = families
+	req.FamilyPolicy = familyPolicyOf(svc)
+	addrs, err := requestedAddresses(svc, families)
+	if err != nil {
+		return allocator.Request{}, err
+	}
+	req.Addresses = addrs
+	for _, p := range svc.Spec.Ports {
+		proto := p.Protocol
+		if proto == "" {
+			proto = v1.ProtocolTCP
+		}
+		req.Ports = append(req.Ports, allocator.Port{Protocol: string(proto), Port: p.Port})
+	}
+	return req, nil
+}
+
+// canonicalSelector renders a pod selector in sorted, canonical form; nil or empty is "".
+func canonicalSelector(sel map[string]string) string {
+	if len(sel) == 0 {
+		return ""
+	}
+	return labels.SelectorFromSet(sel).String()
+}
+
+// familiesOf returns spec.ipFamilies as allocator families, in order; empty means [IPv4].
+func familiesOf(svc *v1.Service) ([]allocator.Family, error) {
+	if len(svc.Spec.IPFamilies) == 0 {
+		return []allocator.Family{allocator.IPv4}, nil
+	}
+	var fams []allocator.Family
+	for i, f := range svc.Spec.IPFamilies {
+		var fam allocator.Family
+		switch f {
+		case v1.IPv4Protocol:
+			fam = allocator.IPv4
+		case v1.IPv6Protocol:
+			fam = allocator.IPv6
+		default:
+			return nil, fmt.Errorf("spec.ipFamilies[%d] %q: not IPv4 or IPv6", i, f)
+		}
+		if slices.Contains(fams, fam) {
+			return nil, fmt.Errorf("spec.ipFamilies[%d] %q: listed twice", i, f)
+		}
+		fams = append(fams, fam)
+	}
+	return fams, nil
+}
+
+// familyPolicyOf returns spec.ipFamilyPolicy; unset is SingleStack, as the apiserver defaults it.
+func familyPolicyOf(svc *v1.Service) allocator.FamilyPolicy {
+	if svc.Spec.IPFamilyPolicy == nil {
+		return allocator.SingleStack
+	}
+	switch *svc.Spec.IPFamilyPolicy {
+	case v1.IPFamilyPolicyPreferDualStack:
+		return allocator.PreferDualStack
+	case v1.IPFamilyPolicyRequireDualStack:
+		return allocator.RequireDualStack
+	default:
+		return allocator.SingleStack
+	}
+}
+
+// familyOf returns the allocator family of a.
+func familyOf(a netip.Addr) allocator.Family {
+	if a.Is4() {
+		return allocator.IPv4
+	}
+	return allocator.IPv6
+}
+
+// requestedAddresses returns the specific addresses the Service asks for, from
+// spec.loadBalancerIP or the loadBalancerIPs annotation (not both), at most one per family
+// and each of a family the Service has.
+func requestedAddresses(svc *v1.Service, families []allocator.Family) ([]netip.Addr, error) {
+	fromSpec := strings.TrimSpace(svc.Spec.LoadBalancerIP)
+	fromAnnotation, annotated := svc.Annotations[AnnotationLoadBalancerIPs]
+	fromAnnotation = strings.TrimSpace(fromAnnotation)
+	var field, value string
+	switch {
+	case fromSpec != "" && annotated && fromAnnotation != "":
+		return nil, fmt.Errorf("spec.loadBalancerIP %q and annotation %s %q: set only one of them", fromSpec, AnnotationLoadBalancerIPs, fromAnnotation)
+	case fromSpec != "":
+		field, value = "spec.loadBalancerIP", fromSpec
+	case fromAnnotation != "":
+		field, value = "annotation "+AnnotationLoadBalancerIPs, fromAnnotation
+	default:
+		return nil, nil
+	}
+	var addrs []netip.Addr
+	for _, s := range strings.Split(value, ",") {
+		s = strings.TrimSpace(s)
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			return nil, fmt.Errorf("%s %q: %q is not an IP address", field, value, s)
+		}
+		a = a.Unmap()
+		fam := familyOf(a)
+		for _, b := range addrs {
+			if familyOf(b) == fam {
+				return nil, fmt.Errorf("%s %q: more than one IPv%d address (%s and %s)", field, value, fam, b, a)
+			}
+		}
+		if !slices.Contains(families, fam) {
+			return nil, fmt.Errorf("%s %q: %s is IPv%d, which is not in spec.ipFamilies", field, value, a, fam)
+		}
+		addrs = append(addrs, a)
+	}
+	return addrs, nil
+}
+
+// statusFor builds the LoadBalancer status for the addresses a Service holds: one
+// ingress per address, in the order of spec.ipFamilies, with ipMode VIP (the address is
+// answered on the nodes, traffic arrives with it as destination).
+func statusFor(families []allocator.Family, addrs []netip.Addr) *v1.LoadBalancerStatus {
+	st := &v1.LoadBalancerStatus{}
+	vip := v1.LoadBalancerIPModeVIP
+	for _, fam := range families {
+		for _, a := range addrs {
+			if familyOf(a) == fam {
+				st.Ingress = append(st.Ingress, v1.LoadBalancerIngress{IP: a.String(), IPMode: &vip})
+			}
+		}
+	}
+	return st
+}
+
+// ingressAddresses returns the IP addresses in a Service's status, skipping hostnames
+// and unparsable entries (barelb never writes either).
+func ingressAddresses(svc *v1.Service) []netip.Addr {
+	var addrs []netip.Addr
+	for _, in := range svc.Status.LoadBalancer.Ingress {
+		if a, err := netip.ParseAddr(in.IP); err == nil {
+			addrs = append(addrs, a.Unmap())
+		}
+	}
+	return addrs
+}
+
+// claimFor is the existing assignment a Service's status records, to adopt at start-up.
+// The request keeps what matters for sharing (key, ports, traffic policy, selector) but not
+// the Service's preferences (pool, requested addresses): an address it holds is adopted as
+// is, and a changed preference then moves it through the normal path.
+// ok is false for a Service barelb has nothing to adopt from.
+func claimFor(svc *v1.Service) (claim allocator.Claim, ok bool) {
+	if !isOurs(svc) {
+		return allocator.Claim{}, false
+	}
+	addrs := ingressAddresses(svc)
+	if len(addrs) == 0 {
+		return allocator.Claim{}, false
+	}
+	req, err := requestFor(svc)
+	if err != nil {
+		// The Service's current spec is invalid, but its status still holds addresses:
+		// adopt them with what can be read, so nobody else gets them.
+		req = allocator.Request{Service: serviceKey(svc), SharingKey: svc.Annotations[AnnotationAllowSharedIP]}
+		for _, a := range addrs {
+			req.Families = append(req.Families, familyOf(a))
+		}
+	}
+	req.Pool = ""
+	req.Addresses = nil
+	// The families of the claim are those of the held addresses, in spec order.
+	var fams []allocator.Family
+	for _, f := range req.Families {
+		for _, a := range addrs {
+			if familyOf(a) == f && !slices.Contains(fams, f) {
+				fams = append(fams, f)
+			}
+		}
+	}
+	if len(fams) == 0 {
+		return allocator.Claim{}, false
+	}
+	if len(fams) == 2 && req.FamilyPolicy == allocator.SingleStack {
+		req.FamilyPolicy = allocator.PreferDualStack
+	}
+	req.Families = fams
+	var held []netip.Addr
+	for _, a := range addrs {
+		if slices.Contains(fams, familyOf(a)) {
+			held = append(held, a)
+		}
+	}
+	return allocator.Claim{Request: req, Addresses: held, Created: svc.CreationTimestamp.Time}, true
+}
+
+// isOurs reports whether barelb serves the Service: type LoadBalancer without a
+// loadBalancerClass, the Services the cloud-provider service controller hands to its provider.
+func isOurs(svc *v1.Service) bool {
+	return svc.Spec.Type == v1.ServiceTypeLoadBalancer && svc.Spec.LoadBalancerClass == nil
+}
+
+// sameAddresses reports whether a and b hold the same addresses, in any order.
+func sameAddresses(a, b []netip.Addr) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
+}
