@@ -24,6 +24,9 @@ type Config struct {
 	Pools          []Pool // in declaration order
 	BGPCommunities map[string]Community
 	BFDProfiles    []BFDProfile
+
+	// index finds the pool of an address; built by Parse, nil otherwise.
+	index *poolIndex
 }
 
 // Pool is one entry of address-pools.
