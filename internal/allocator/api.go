@@ -8,17 +8,24 @@ import (
 // Family is an IP address family.
 type Family int
 
+// The families, valued after their IP version.
 const (
+	// IPv4 is the family of 32-bit addresses.
 	IPv4 Family = 4
+	// IPv6 is the family of 128-bit addresses.
 	IPv6 Family = 6
 )
 
 // FamilyPolicy mirrors a Service's spec.ipFamilyPolicy.
 type FamilyPolicy int
 
+// The policies, as Kubernetes defines them.
 const (
+	// SingleStack: one address, of the first listed family.
 	SingleStack FamilyPolicy = iota
+	// PreferDualStack: an address of each listed family the pool has.
 	PreferDualStack
+	// RequireDualStack: an IPv4 and an IPv6 address from one pool, or none.
 	RequireDualStack
 )
 

@@ -1,0 +1,364 @@
+package allocator
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// String returns "IPv4" or "IPv6".
+func (f Family) String() string {
+	switch f {
+	case IPv4:
+		return "IPv4"
+	case IPv6:
+		return "IPv6"
+	}
+	return fmt.Sprintf("Family(%d)", int(f))
+}
+
+// norm is a validated request: the families the service uses, in its order,
+// and the requested address of each family (invalid when none).
+type norm struct {
+	fams   []Family
+	want   [2]netip.Addr
+	policy FamilyPolicy
+}
+
+func normalize(req Request) (norm, *RefusalError) {
+	n := norm{fams: req.Families, policy: req.FamilyPolicy}
+	if req.Service == "" {
+		return n, refuse(ReasonInvalidRequest, "the request names no service")
+	}
+	if len(n.fams) == 0 {
+		n.fams = []Family{IPv4}
+	}
+	if len(n.fams) > 2 {
+		return n, refuse(ReasonInvalidRequest, "%s lists %d IP families; at most two are possible", req.Service, len(n.fams))
+	}
+	for i, f := range n.fams {
+		if f != IPv4 && f != IPv6 {
+			return n, refuse(ReasonInvalidRequest, "%s lists the unknown IP family %d", req.Service, int(f))
+		}
+		if i == 1 && f == n.fams[0] {
+			return n, refuse(ReasonInvalidRequest, "%s lists %s twice", req.Service, f)
+		}
+	}
+	switch n.policy {
+	case SingleStack:
+		n.fams = n.fams[:1]
+	case PreferDualStack:
+	case RequireDualStack:
+		if len(n.fams) != 2 {
+			return n, refuse(ReasonInvalidRequest, "%s requires dual-stack but lists only %s", req.Service, n.fams[0])
+		}
+	default:
+		return n, refuse(ReasonInvalidRequest, "%s has the unknown IP family policy %d", req.Service, int(n.policy))
+	}
+	for _, addr := range req.Addresses {
+		if !addr.IsValid() || addr.Zone() != "" {
+			return n, refuse(ReasonInvalidRequest, "%q is not an IP address", addr.String())
+		}
+		f := familyOf(addr)
+		if !slices.Contains(n.fams, f) {
+			return n, refuse(ReasonInvalidRequest, "%s is an %s address, but %s uses only %s", addr, f, req.Service, n.fams[0])
+		}
+		if prev := n.want[famIdx(f)]; prev.IsValid() {
+			return n, refuse(ReasonInvalidRequest, "%s requests %s and %s: at most one address per family", req.Service, prev, addr)
+		}
+		n.want[famIdx(f)] = addr
+	}
+	return n, nil
+}
+
+// heldPool returns the pool of the first held address that a pool hands
+// out, or nil when every address of r is orphaned.
+func (a *Allocator) heldPool(r *record) *poolState {
+	for _, f := range familyOrder(r.flags&v6First != 0) {
+		if r.has(f) {
+			if s := a.spanOf(f, r.held(f)); s != nil {
+				return s.pool
+			}
+		}
+	}
+	return nil
+}
+
+// satisfied reports whether r, as held, still fulfils req: the families of
+// its policy, the requested addresses and pool, and sharing with the other
+// holders. Orphaned addresses satisfy an unchanged pool request, so that no
+// service moves because of a config edit.
+func (a *Allocator) satisfied(r *record, req Request, n norm) bool {
+	switch n.policy {
+	case SingleStack:
+		if !r.has(n.fams[0]) || r.has(other(n.fams[0])) {
+			return false
+		}
+	case RequireDualStack:
+		if !r.has(IPv4) || !r.has(IPv6) {
+			return false
+		}
+	case PreferDualStack:
+		// Any non-empty subset of the families, unless the pool could now
+		// give a missing one.
+		for _, f := range families {
+			if r.has(f) && !slices.Contains(n.fams, f) {
+				return false
+			}
+		}
+		if r.flags&(has4|has6) == 0 {
+			return false
+		}
+		if p := a.heldPool(r); p != nil {
+			for _, f := range n.fams {
+				if !r.has(f) && p.hasFamily(f) {
+					if _, ok := a.lowestAvailable(p, f, r.name, shareOf(req), req.Ports); ok {
+						return false
+					}
+				}
+			}
+		}
+	}
+	for _, f := range families {
+		if w := n.want[famIdx(f)]; w.IsValid() && (!r.has(f) || r.held(f) != u128Of(w)) {
+			return false
+		}
+	}
+	sh := shareOf(req)
+	for _, f := range families {
+		if !r.has(f) {
+			continue
+		}
+		u := r.held(f)
+		if req.Pool != "" {
+			if s := a.spanOf(f, u); s != nil && s.pool.name != req.Pool || s == nil && r.pool != req.Pool {
+				return false
+			}
+		}
+		if a.check(f, u, r.name, sh, req.Ports) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func other(f Family) Family {
+	if f == IPv4 {
+		return IPv6
+	}
+	return IPv4
+}
+
+// update records the sharing attributes and family order of req in r, which
+// keeps its addresses.
+func (a *Allocator) update(r *record, req Request, n norm) {
+	sh := shareOf(req)
+	flags := r.flags &^ v6First
+	if n.fams[0] == IPv6 {
+		flags |= v6First
+	}
+	if sameShare(sh, r.share) && slices.Equal(req.Ports, r.ports) {
+		r.flags = flags
+		return
+	}
+	a.remove(r)
+	r.share, r.ports, r.flags = sh, slices.Clone(req.Ports), flags
+	a.insert(r)
+}
+
+// plan finds a new record for req; old, already removed from the indexes, is
+// the service's previous record or nil, whose addresses are kept where they
+// still fit.
+func (a *Allocator) plan(req Request, n norm, old *record) (*record, *RefusalError) {
+	svc := req.Service
+	sh := shareOf(req)
+	var pinned, byAddr *poolState
+	if req.Pool != "" {
+		if pinned = a.byName[req.Pool]; pinned == nil {
+			return nil, refuse(ReasonUnknownPool, "pool %q does not exist", req.Pool)
+		}
+	}
+	for _, f := range n.fams {
+		w := n.want[famIdx(f)]
+		if !w.IsValid() {
+			continue
+		}
+		u := u128Of(w)
+		s := findSpan(a.sorted[famIdx(f)], u)
+		switch {
+		case s == nil:
+			return nil, refuse(ReasonNotInPool, "%s is not in any pool", w)
+		case !s.usable(u):
+			return nil, refuse(ReasonBuggyAddress, "%s ends in .%d, which pool %q never hands out (avoid-buggy-ips)", w, u.lo&0xff, s.pool.name)
+		case pinned != nil && s.pool != pinned:
+			return nil, refuse(ReasonNotInPool, "%s is not in pool %q but in pool %q", w, pinned.name, s.pool.name)
+		case byAddr != nil && s.pool != byAddr:
+			return nil, refuse(ReasonInvalidRequest, "%s and %s are in different pools (%q and %q), but a service's addresses come from one pool",
+				n.want[famIdx(other(f))], w, byAddr.name, s.pool.name)
+		}
+		byAddr = s.pool
+		if e := a.check(f, u, svc, sh, req.Ports); e != nil {
+			return nil, e
+		}
+	}
+	if pinned == nil {
+		pinned = byAddr
+	}
+	var cands []*poolState
+	if pinned != nil {
+		cands = []*poolState{pinned}
+	} else {
+		var sticky *poolState
+		if old != nil {
+			sticky = a.heldPool(old)
+		}
+		if sticky != nil {
+			cands = append(cands, sticky)
+		}
+		for _, p := range a.pools {
+			if p.autoAssign && p != sticky {
+				cands = append(cands, p)
+			}
+		}
+		if len(cands) == 0 {
+			if len(a.pools) == 0 {
+				return nil, refuse(ReasonNoAutoAssignPool, "no address pools are configured")
+			}
+			return nil, refuse(ReasonNoAutoAssignPool, "no pool has auto-assign enabled: request a pool or an address")
+		}
+	}
+
+	var exhausted []string
+	for _, c := range cands {
+		need := needed(c, n)
+		if need == nil {
+			continue
+		}
+		var got [2]u128
+		var missing Family
+		for _, f := range need {
+			fi := famIdx(f)
+			if w := n.want[fi]; w.IsValid() {
+				got[fi] = u128Of(w)
+				continue
+			}
+			if old != nil && old.has(f) {
+				u := old.held(f)
+				if s := a.spanOf(f, u); s != nil && s.pool == c && a.check(f, u, svc, sh, req.Ports) == nil {
+					got[fi] = u
+					continue
+				}
+			}
+			u, ok := a.lowestAvailable(c, f, svc, sh, req.Ports)
+			if !ok {
+				missing = f
+				break
+			}
+			got[fi] = u
+		}
+		if missing != 0 {
+			if len(need) > 1 {
+				exhausted = append(exhausted, fmt.Sprintf("pool %q is exhausted for %s", c.name, missing))
+			} else {
+				exhausted = append(exhausted, fmt.Sprintf("pool %q is exhausted", c.name))
+			}
+			continue
+		}
+		r := &record{name: svc, pool: c.name, share: sh, ports: slices.Clone(req.Ports)}
+		if n.fams[0] == IPv6 {
+			r.flags |= v6First
+		}
+		for _, f := range need {
+			r.set(f, got[famIdx(f)])
+		}
+		return r, nil
+	}
+	if len(exhausted) > 0 {
+		return nil, refuse(ReasonPoolExhausted, "%s", strings.Join(exhausted, "; "))
+	}
+	if len(cands) == 1 {
+		return nil, refuse(ReasonFamilyUnavailable, "pool %q has no %s", cands[0].name, describe(n, cands[0]))
+	}
+	return nil, refuse(ReasonFamilyUnavailable, "no auto-assign pool has %s", describe(n, nil))
+}
+
+// needed returns the families req needs from pool c, in the service's order,
+// or nil when c lacks one it must have.
+func needed(c *poolState, n norm) []Family {
+	switch n.policy {
+	case SingleStack:
+		if !c.hasFamily(n.fams[0]) {
+			return nil
+		}
+		return n.fams[:1]
+	case RequireDualStack:
+		if !c.hasFamily(IPv4) || !c.hasFamily(IPv6) {
+			return nil
+		}
+		return n.fams
+	}
+	var need []Family
+	for _, f := range n.fams {
+		if c.hasFamily(f) {
+			need = append(need, f)
+		} else if n.want[famIdx(f)].IsValid() {
+			return nil
+		}
+	}
+	return need
+}
+
+// describe names the addresses req lacks in pool c (any pool when c is nil).
+func describe(n norm, c *poolState) string {
+	switch {
+	case n.policy == RequireDualStack && c != nil:
+		for _, f := range n.fams {
+			if !c.hasFamily(f) {
+				return f.String() + " addresses"
+			}
+		}
+		return "addresses"
+	case n.policy == RequireDualStack:
+		return "both IPv4 and IPv6 addresses"
+	case len(n.fams) == 2:
+		return "IPv4 or IPv6 addresses"
+	}
+	return n.fams[0].String() + " addresses"
+}
+
+// lowestAvailable returns the first address of pool c and family f, ranges
+// in declared order and each from its lowest address, that is either free or
+// already held by services this one may share it with, as MetalLB v0.12 does.
+// A free address is found in O(log n); shared ones are looked up through the
+// sharing key's addresses.
+func (a *Allocator) lowestAvailable(c *poolState, f Family, svc string, sh *share, ports []Port) (u128, bool) {
+	bestIdx := -1
+	var best u128
+	for i, s := range c.spans[famIdx(f)] {
+		if u, ok := s.lowestFree(); ok {
+			best, bestIdx = u, i
+			break
+		}
+	}
+	if sh == nil {
+		return best, bestIdx >= 0
+	}
+	for addr := range a.groups[sh.key] {
+		if familyOf(addr) != f {
+			continue
+		}
+		u := u128Of(addr)
+		s := a.spanOf(f, u)
+		if s == nil || s.pool != c {
+			continue
+		}
+		if bestIdx >= 0 && (s.idx > bestIdx || s.idx == bestIdx && !u.less(best)) {
+			continue
+		}
+		if a.check(f, u, svc, sh, ports) == nil {
+			best, bestIdx = u, s.idx
+		}
+	}
+	return best, bestIdx >= 0
+}

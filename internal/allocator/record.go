@@ -1,0 +1,247 @@
+package allocator
+
+import (
+	"net/netip"
+	"slices"
+)
+
+// share holds what decides whether a service may share an address; nil in a
+// record means the service never shares.
+type share struct {
+	key      string
+	local    bool
+	selector string
+}
+
+func shareOf(req Request) *share {
+	if req.SharingKey == "" {
+		return nil
+	}
+	return &share{key: req.SharingKey, local: req.TrafficPolicyLocal, selector: req.Selector}
+}
+
+// record is the one allocation record of a service. Services holding the
+// same address are chained through next, oldest first.
+type record struct {
+	name  string
+	pool  string // pool of the first address; kept when the address is orphaned
+	share *share
+	ports []Port
+	next  [2]*record // per family index
+	a6    u128
+	a4    uint32
+	flags uint8
+}
+
+const (
+	has4 uint8 = 1 << iota
+	has6
+	v6First // the request listed IPv6 first
+)
+
+func (r *record) has(f Family) bool {
+	if f == IPv4 {
+		return r.flags&has4 != 0
+	}
+	return r.flags&has6 != 0
+}
+
+func (r *record) held(f Family) u128 {
+	if f == IPv4 {
+		return u128{lo: uint64(r.a4)}
+	}
+	return r.a6
+}
+
+func (r *record) set(f Family, u u128) {
+	if f == IPv4 {
+		r.a4 = uint32(u.lo)
+		r.flags |= has4
+	} else {
+		r.a6 = u
+		r.flags |= has6
+	}
+}
+
+// order returns the held families in the order the service listed them.
+func (r *record) order() []Family {
+	fs := make([]Family, 0, 2)
+	for _, f := range familyOrder(r.flags&v6First != 0) {
+		if r.has(f) {
+			fs = append(fs, f)
+		}
+	}
+	return fs
+}
+
+func familyOrder(v6first bool) [2]Family {
+	if v6first {
+		return [2]Family{IPv6, IPv4}
+	}
+	return [2]Family{IPv4, IPv6}
+}
+
+func (r *record) assignment() Assignment {
+	as := Assignment{Pool: r.pool}
+	for _, f := range familyOrder(r.flags&v6First != 0) {
+		if r.has(f) {
+			as.Addresses = append(as.Addresses, r.held(f).addr(f))
+		}
+	}
+	return as
+}
+
+func sameShare(a, b *share) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// holders returns the first service holding u of family f, or nil.
+func (a *Allocator) holders(f Family, u u128) *record {
+	if f == IPv4 {
+		return a.held4[uint32(u.lo)]
+	}
+	return a.held6[u]
+}
+
+func (a *Allocator) setHead(f Family, u u128, r *record) {
+	switch {
+	case f == IPv4 && r == nil:
+		delete(a.held4, uint32(u.lo))
+	case f == IPv4:
+		a.held4[uint32(u.lo)] = r
+	case r == nil:
+		delete(a.held6, u)
+	default:
+		a.held6[u] = r
+	}
+}
+
+// spanOf returns the span that hands out u of family f, or nil when u is
+// orphaned: in no range, or excluded by avoid-buggy-ips.
+func (a *Allocator) spanOf(f Family, u u128) *span {
+	s := findSpan(a.sorted[famIdx(f)], u)
+	if s == nil || !s.usable(u) {
+		return nil
+	}
+	return s
+}
+
+// insert adds r, whose addresses are set, to every index.
+func (a *Allocator) insert(r *record) {
+	a.services[r.name] = r
+	orphan := false
+	for _, f := range families {
+		if !r.has(f) {
+			continue
+		}
+		u := r.held(f)
+		fi := famIdx(f)
+		r.next[fi] = nil
+		head := a.holders(f, u)
+		if head == nil {
+			a.setHead(f, u, r)
+			if s := a.spanOf(f, u); s != nil {
+				s.add(u)
+			}
+		} else {
+			t := head
+			for t.next[fi] != nil {
+				t = t.next[fi]
+			}
+			t.next[fi] = r
+		}
+		if a.spanOf(f, u) == nil {
+			orphan = true
+		}
+		if r.share != nil {
+			g := a.groups[r.share.key]
+			if g == nil {
+				g = map[netip.Addr]int{}
+				a.groups[r.share.key] = g
+			}
+			g[u.addr(f)]++
+		}
+	}
+	if orphan {
+		a.orphaned[r] = struct{}{}
+	}
+}
+
+// remove deletes r from every index.
+func (a *Allocator) remove(r *record) {
+	delete(a.services, r.name)
+	delete(a.orphaned, r)
+	for _, f := range families {
+		if !r.has(f) {
+			continue
+		}
+		u := r.held(f)
+		fi := famIdx(f)
+		head := a.holders(f, u)
+		if head == r {
+			a.setHead(f, u, r.next[fi])
+			if r.next[fi] == nil {
+				if s := a.spanOf(f, u); s != nil {
+					s.remove(u)
+				}
+			}
+		} else {
+			for t := head; t != nil; t = t.next[fi] {
+				if t.next[fi] == r {
+					t.next[fi] = r.next[fi]
+					break
+				}
+			}
+		}
+		r.next[fi] = nil
+		if r.share != nil {
+			g := a.groups[r.share.key]
+			ad := u.addr(f)
+			if g[ad]--; g[ad] <= 0 {
+				delete(g, ad)
+			}
+			if len(g) == 0 {
+				delete(a.groups, r.share.key)
+			}
+		}
+	}
+}
+
+// check returns a refusal if svc, with sh and ports, cannot hold u of family
+// f next to its current holders; svc itself is ignored.
+func (a *Allocator) check(f Family, u u128, svc string, sh *share, ports []Port) *RefusalError {
+	fi := famIdx(f)
+	for h := a.holders(f, u); h != nil; h = h.next[fi] {
+		if h.name == svc {
+			continue
+		}
+		if err := sharable(u.addr(f), h, sh, ports); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sharable returns a refusal if a service with sh and ports cannot share
+// addr with holder h.
+func sharable(addr netip.Addr, h *record, sh *share, ports []Port) *RefusalError {
+	switch {
+	case h.share == nil || sh == nil:
+		return refuse(ReasonAddressInUse, "%s is held by %s", addr, h.name)
+	case h.share.key != sh.key:
+		return refuse(ReasonAddressInUse, "%s is held by %s, whose sharing key %q differs from %q", addr, h.name, h.share.key, sh.key)
+	case h.share.local != sh.local:
+		return refuse(ReasonAddressInUse, "%s is held by %s: services with externalTrafficPolicy Local and Cluster never share an address", addr, h.name)
+	case sh.local && h.share.selector != sh.selector:
+		return refuse(ReasonAddressInUse, "%s is held by %s: services with externalTrafficPolicy Local share an address only with identical selectors", addr, h.name)
+	}
+	for _, p := range ports {
+		if slices.Contains(h.ports, p) {
+			return refuse(ReasonPortConflict, "port %s/%d already used on %s by %s", p.Protocol, p.Port, addr, h.name)
+		}
+	}
+	return nil
+}
