@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// Exit codes shared by every subcommand.
+const (
+	exitOK      = 0
+	exitInvalid = 1 // the input was read but is not acceptable
+	exitUsage   = 2 // bad arguments, or the input could not be read
+)
+
+// command is one subcommand. run receives the arguments after the
+// subcommand's name and returns the process exit code.
+type command struct {
+	summary string
+	run     func(args []string, stdin io.Reader, stdout, stderr io.Writer) int
+}
+
+// commands returns the subcommands by name. Add new subcommands here.
+func commands() map[string]command {
+	return map[string]command{
+		"validate": {summary: "validate FILE|- [-o text|json]: check a barelb (MetalLB v0.12) configuration", run: runValidate},
+		"version":  {summary: "version: print the barelbctl version", run: runVersion},
+	}
+}
+
+// run dispatches args (without the program name) to a subcommand.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cmds := commands()
+	if len(args) == 0 {
+		usage(stderr, cmds)
+		return exitUsage
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		usage(stdout, cmds)
+		return exitOK
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "barelbctl: unknown command %q\n", args[0])
+		usage(stderr, cmds)
+		return exitUsage
+	}
+	return c.run(args[1:], stdin, stdout, stderr)
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	names := make([]string, 0, len(cmds))
+	for name := range cmds {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var b strings.Builder
+	b.WriteString("usage: barelbctl COMMAND [ARGS]\n\ncommands:\n")
+	for _, name := range names {
+		fmt.Fprintf(&b, "  %s\n", cmds[name].summary)
+	}
+	io.WriteString(w, b.String())
+}
