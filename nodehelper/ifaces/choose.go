@@ -143,7 +143,9 @@ type GlobError struct {
 	Err  error
 }
 
-func (e *GlobError) Error() string { return "invalid interface glob " + `"` + e.Glob + `": ` + e.Err.Error() }
+func (e *GlobError) Error() string {
+	return "invalid interface glob " + `"` + e.Glob + `": ` + e.Err.Error()
+}
 
 // Unwrap returns the path.Match error.
 func (e *GlobError) Unwrap() error { return e.Err }

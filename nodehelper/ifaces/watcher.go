@@ -25,9 +25,9 @@ type Watcher struct {
 	changes chan struct{}
 
 	mu    sync.Mutex
-	links map[int]Link                       // without Prefixes
+	links map[int]Link                      // without Prefixes
 	addrs map[int]map[netip.Prefix]struct{} // by link index
-	snap  []Link                             // cached Snapshot, nil when stale
+	snap  []Link                            // cached Snapshot, nil when stale
 	ready bool
 }
 
