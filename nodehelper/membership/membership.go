@@ -1,0 +1,315 @@
+package membership
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"k8s.io/klog/v2"
+)
+
+// Membership is this node's place in the gossip cluster. Create it with New,
+// start it with Run; its accessors are safe for concurrent use.
+type Membership struct {
+	cfg     Config
+	logger  klog.Logger
+	keyring *memberlist.Keyring // nil when running insecure without keys
+	logOut  *logAdapter
+
+	running atomic.Bool
+
+	mu      sync.Mutex
+	ml      *memberlist.Memberlist // set while Run runs
+	members map[string]struct{}
+	joined  bool
+
+	joinedCh  chan struct{}
+	changesCh chan struct{}
+
+	// leaves counts leave events of other members, for tests.
+	leaves atomic.Int64
+	// keyMismatches counts key-mismatch log lines, for tests.
+	keyMismatches atomic.Int64
+}
+
+// New validates cfg and returns a Membership that is not yet running.
+func New(cfg Config, logger klog.Logger) (*Membership, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("failed to configure gossip membership: %w", err)
+	}
+	cfg.Keys = cloneKeys(cfg.Keys)
+	m := &Membership{
+		cfg:       cfg,
+		logger:    logger.WithValues("member", cfg.NodeName),
+		members:   map[string]struct{}{},
+		joinedCh:  make(chan struct{}),
+		changesCh: make(chan struct{}, 1),
+	}
+	if len(cfg.Keys) > 0 {
+		kr, err := memberlist.NewKeyring(cfg.Keys, cfg.Keys[0])
+		if err != nil {
+			return nil, fmt.Errorf("failed to build gossip keyring: %w", err)
+		}
+		m.keyring = kr
+	}
+	m.logOut = &logAdapter{
+		logger:        m.logger.WithName("memberlist"),
+		metrics:       cfg.Metrics,
+		now:           time.Now,
+		onKeyMismatch: func() { m.keyMismatches.Add(1) },
+	}
+	return m, nil
+}
+
+// Run joins the cluster and stays in it until ctx ends, then leaves
+// gracefully (peers see the leave within tens of milliseconds) and shuts
+// down. Peers are joined at start, every second until the first join
+// succeeds, and then every RejoinInterval so that partitions heal. Run may be
+// called once.
+func (m *Membership) Run(ctx context.Context) error {
+	if !m.running.CompareAndSwap(false, true) {
+		return errors.New("membership is already running")
+	}
+	mc := m.cfg.memberlistConfig(m.keyring, eventDelegate{m}, m.logOut)
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return fmt.Errorf("failed to start gossip membership: %w", err)
+	}
+	m.mu.Lock()
+	m.ml = ml
+	m.mu.Unlock()
+	m.logger.Info("gossip membership started", "address", ml.LocalNode().Address(), "encrypted", m.keyring != nil)
+
+	defer func() {
+		if err := ml.Leave(leaveTimeout); err != nil {
+			m.logger.Error(err, "failed to leave the gossip cluster gracefully; peers will detect the failure instead")
+		}
+		if err := ml.Shutdown(); err != nil {
+			m.logger.Error(err, "failed to shut down gossip membership")
+		}
+		m.logger.Info("left the gossip cluster")
+	}()
+
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		}
+		m.joinRound(ctx, ml)
+		if m.isJoined() {
+			timer.Reset(m.cfg.RejoinInterval)
+		} else {
+			timer.Reset(firstJoinRetry)
+		}
+	}
+}
+
+// joinRound joins a few peers that are not members yet. Until the first join
+// succeeded, an empty peer list (or only this node) counts as a successful
+// join: this node is the whole cluster.
+func (m *Membership) joinRound(ctx context.Context, ml *memberlist.Memberlist) {
+	var peers []netip.AddrPort
+	if m.cfg.Peers != nil {
+		peers = m.cfg.Peers(ctx)
+	}
+	self := ml.LocalNode().Address()
+	known := map[string]bool{self: true}
+	for _, n := range ml.Members() {
+		known[n.Address()] = true
+	}
+	var targets []string
+	for _, p := range peers {
+		if p.Port() == 0 {
+			p = netip.AddrPortFrom(p.Addr(), uint16(m.cfg.BindPort))
+		}
+		if s := netip.AddrPortFrom(p.Addr().Unmap(), p.Port()).String(); !known[s] {
+			known[s] = true
+			targets = append(targets, s)
+		}
+	}
+	first := !m.isJoined()
+	if len(targets) == 0 {
+		if first && len(ml.Members()) <= 1 {
+			m.logger.Info("no gossip peers to join: this node is the whole cluster")
+			m.markJoined()
+		}
+		return
+	}
+	rand.Shuffle(len(targets), func(i, j int) { targets[i], targets[j] = targets[j], targets[i] })
+	var errs []error
+	for len(targets) > 0 && ctx.Err() == nil {
+		batch := targets[:min(joinBatch, len(targets))]
+		targets = targets[len(batch):]
+		n, err := ml.Join(batch)
+		if n > 0 {
+			m.logger.V(2).Info("joined gossip peers", "peers", batch[:n], "members", ml.NumMembers())
+			m.markJoined()
+			return
+		}
+		errs = append(errs, err)
+	}
+	if first {
+		m.logger.Info("failed to join the gossip cluster; retrying", "err", errors.Join(errs...))
+	} else {
+		m.logger.V(2).Info("failed to rejoin gossip peers that are not members", "err", errors.Join(errs...))
+	}
+}
+
+// Members returns the names of the live members, this node included, sorted.
+// A suspected member stays a member until it is declared dead.
+func (m *Membership) Members() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.members))
+	for n := range m.members {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Changes returns a channel that receives a value after the member list
+// changed or the first join completed. Notifications coalesce: one value may
+// stand for several changes, so a receiver reads Members() afterwards. The
+// channel is never closed.
+func (m *Membership) Changes() <-chan struct{} { return m.changesCh }
+
+// Joined returns a channel closed once this node has joined the cluster: a
+// join through a peer succeeded, a peer joined this node, or Peers returned
+// no address but this node's own (a cluster of one). Until then this node
+// must claim nothing, or every starting node would own everything at once.
+func (m *Membership) Joined() <-chan struct{} { return m.joinedCh }
+
+// UpdateKeys replaces the gossip keys without a restart: the new keys are
+// installed first, then the first becomes the one that encrypts, then keys
+// no longer listed are removed. Rotating in three steps on every node —
+// [old new], [new old], [new] — never leaves two members unable to talk.
+// It fails when the Membership was created without keys.
+func (m *Membership) UpdateKeys(keys [][]byte) error {
+	if len(keys) == 0 {
+		return fmt.Errorf("failed to update gossip keys: %w", ErrNoKey)
+	}
+	for i, k := range keys {
+		if err := memberlist.ValidateKey(k); err != nil {
+			return fmt.Errorf("failed to update gossip keys: keys[%d]: %w", i, err)
+		}
+	}
+	if m.keyring == nil {
+		return errors.New("failed to update gossip keys: gossip runs unencrypted; restart with a key to encrypt it")
+	}
+	keys = cloneKeys(keys)
+	for _, k := range keys {
+		if err := m.keyring.AddKey(k); err != nil {
+			return fmt.Errorf("failed to install gossip key: %w", err)
+		}
+	}
+	if err := m.keyring.UseKey(keys[0]); err != nil {
+		return fmt.Errorf("failed to switch the primary gossip key: %w", err)
+	}
+	for _, old := range slices.Clone(m.keyring.GetKeys()) {
+		if !slices.ContainsFunc(keys, func(k []byte) bool { return bytes.Equal(k, old) }) {
+			if err := m.keyring.RemoveKey(old); err != nil {
+				return fmt.Errorf("failed to remove an old gossip key: %w", err)
+			}
+		}
+	}
+	m.logger.Info("gossip keys updated", "keys", len(keys))
+	return nil
+}
+
+func (m *Membership) isJoined() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.joined
+}
+
+func (m *Membership) markJoined() {
+	m.mu.Lock()
+	first := !m.joined
+	m.joined = true
+	n := len(m.members)
+	m.mu.Unlock()
+	if first {
+		m.logger.Info("joined the gossip cluster", "members", n)
+		close(m.joinedCh)
+		m.notify()
+	}
+}
+
+// notify signals Changes without blocking.
+func (m *Membership) notify() {
+	select {
+	case m.changesCh <- struct{}{}:
+	default:
+	}
+}
+
+// eventDelegate receives memberlist's membership events. memberlist calls it
+// from several goroutines but never concurrently, and it must not block:
+// it only updates the member map and signals.
+type eventDelegate struct{ m *Membership }
+
+// NotifyJoin records a live member.
+func (d eventDelegate) NotifyJoin(n *memberlist.Node) {
+	m := d.m
+	m.mu.Lock()
+	m.members[n.Name] = struct{}{}
+	count := len(m.members)
+	m.mu.Unlock()
+	if n.Name == m.cfg.NodeName {
+		return
+	}
+	m.logger.V(1).Info("gossip member joined", "peer", n.Name, "address", n.Address(), "members", count)
+	if mt := m.cfg.Metrics; mt != nil {
+		mt.members.Set(float64(count))
+		mt.events.WithLabelValues("join").Inc()
+	}
+	// A peer that joined us exchanged the full member list with us: that
+	// is as good as our own join.
+	m.markJoined()
+	m.notify()
+}
+
+// NotifyLeave forgets a member that left or was declared dead.
+func (d eventDelegate) NotifyLeave(n *memberlist.Node) {
+	m := d.m
+	if n.Name == m.cfg.NodeName {
+		// Our own graceful leave: we are going away, nothing to react to.
+		return
+	}
+	m.mu.Lock()
+	delete(m.members, n.Name)
+	count := len(m.members)
+	m.mu.Unlock()
+	m.leaves.Add(1)
+	m.logger.V(1).Info("gossip member left", "peer", n.Name, "members", count)
+	if mt := m.cfg.Metrics; mt != nil {
+		mt.members.Set(float64(count))
+		mt.events.WithLabelValues("leave").Inc()
+	}
+	m.notify()
+}
+
+// NotifyUpdate is a member's metadata changing; barelb gossips none.
+func (d eventDelegate) NotifyUpdate(*memberlist.Node) {}
+
+func cloneKeys(keys [][]byte) [][]byte {
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		out[i] = bytes.Clone(k)
+	}
+	return out
+}
