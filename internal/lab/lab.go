@@ -200,6 +200,9 @@ func New(ctx context.Context, o Options) (_ *Lab, err error) {
 	if err := l.attach(ctx, l.Client); err != nil {
 		return nil, err
 	}
+	if err := l.waitRunning(ctx); err != nil {
+		return nil, err
+	}
 	logger.V(2).Info("Lab ready", "lab", l.id, "nodes", o.Nodes, "duration", time.Since(start))
 	return l, nil
 }
@@ -362,4 +365,30 @@ func newSuffix() string {
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// waitRunning waits until every host's link has its carrier (operationally up: the kernel reports
+// it asynchronously), so a new lab is usable at once.
+func (l *Lab) waitRunning(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for _, h := range l.Hosts() {
+		for {
+			link, err := h.nl.LinkByName(h.Link)
+			if err != nil {
+				return fmt.Errorf("failed to find %s/%s: %w", h.Netns, h.Link, err)
+			}
+			if link.Attrs().RawFlags&unix.IFF_RUNNING != 0 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("failed to see %s/%s running: %w", h.Netns, h.Link, ctx.Err())
+			case <-tick.C:
+			}
+		}
+	}
+	return nil
 }

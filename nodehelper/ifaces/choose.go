@@ -1,6 +1,7 @@
 package ifaces
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"path"
@@ -139,12 +140,14 @@ func ValidateGlobs(globs []string) error {
 
 // GlobError is a malformed interface glob.
 type GlobError struct {
+	// Glob is the malformed glob.
 	Glob string
-	Err  error
+	// Err is path.Match's error.
+	Err error
 }
 
 func (e *GlobError) Error() string {
-	return "invalid interface glob " + `"` + e.Glob + `": ` + e.Err.Error()
+	return fmt.Sprintf("invalid interface glob %q: %v", e.Glob, e.Err)
 }
 
 // Unwrap returns the path.Match error.

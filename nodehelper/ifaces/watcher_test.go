@@ -1,0 +1,180 @@
+package ifaces
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/vishvananda/netlink"
+
+	"github.com/barelb/barelb/internal/lab"
+)
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("privileged test skipped in -short mode")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create network namespaces")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs iproute2 (ip)")
+	}
+}
+
+func newLab(t *testing.T) *lab.Lab {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	l, err := lab.New(ctx, lab.Options{Name: "ifaces", Nodes: 1})
+	if err != nil {
+		t.Fatalf("lab.New() error: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("lab Close() error: %v", err)
+		}
+	})
+	return l
+}
+
+// waitFor waits until cond holds for the watcher's snapshot, reading Changes, with a deadline.
+func waitFor(t *testing.T, w *Watcher, what string, cond func([]Link) bool) {
+	t.Helper()
+	deadline := time.NewTimer(5 * time.Second)
+	defer deadline.Stop()
+	for !cond(w.Snapshot()) {
+		select {
+		case <-w.Changes():
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %s; snapshot: %+v", what, w.Snapshot())
+		}
+	}
+}
+
+func find(links []Link, name string) (Link, bool) {
+	i := slices.IndexFunc(links, func(l Link) bool { return l.Name == name })
+	if i < 0 {
+		return Link{}, false
+	}
+	return links[i], true
+}
+
+func TestWatcher(t *testing.T) {
+	requireRoot(t)
+	tests := []struct {
+		name       string
+		newWatcher func(h *lab.Host) *Watcher
+		inside     bool
+	}{
+		{name: "namespace handle", newWatcher: func(h *lab.Host) *Watcher { return NewWatcherAt(h.NetNS()) }},
+		{name: "namespace of the running thread", newWatcher: func(*lab.Host) *Watcher { return NewWatcher() }, inside: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			l := newLab(t)
+			h := l.Nodes[0]
+			w := tt.newWatcher(h)
+			ctx, cancel := context.WithCancel(t.Context())
+			errc := make(chan error, 1)
+			go func() {
+				if tt.inside {
+					errc <- h.Do(func() error { return w.Run(ctx) })
+					return
+				}
+				errc <- w.Run(ctx)
+			}()
+			t.Cleanup(func() {
+				cancel()
+				if err := <-errc; err != nil {
+					t.Errorf("Run() error: %v", err)
+				}
+			})
+			testWatcher(t, h, w)
+		})
+	}
+}
+
+func testWatcher(t *testing.T, h *lab.Host, w *Watcher) {
+	waitFor(t, w, "eth0 up and running", func(links []Link) bool {
+		l, ok := find(links, "eth0")
+		return ok && l.Flags&FlagRunning != 0
+	})
+	eth0, _ := find(w.Snapshot(), "eth0")
+	if diff := cmp.Diff([]netip.Prefix{h.IPv4, h.IPv6}, eth0.Prefixes[:2], cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("eth0 prefixes (-want +got):\n%s", diff)
+	}
+	if eth0.Flags != FlagUp|FlagRunning || eth0.Kind != "veth" || eth0.HardwareAddr.String() != h.MAC.String() {
+		t.Errorf("eth0 = %+v, want up and running veth with MAC %s", eth0, h.MAC)
+	}
+
+	nl := h.Handle()
+	// A veth pair, not a dummy link: some kernels (this machine's among them) are built without the dummy driver.
+	lan1 := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "lan1"}, PeerName: "lan1p"}
+	if err := nl.LinkAdd(lan1); err != nil {
+		t.Fatalf("LinkAdd: %v", err)
+	}
+	peer, err := nl.LinkByName("lan1p")
+	if err != nil {
+		t.Fatalf("LinkByName: %v", err)
+	}
+	if err := nl.LinkSetUp(peer); err != nil {
+		t.Fatalf("LinkSetUp: %v", err)
+	}
+	waitFor(t, w, "lan1 added, down", func(links []Link) bool {
+		l, ok := find(links, "lan1")
+		return ok && l.Flags&FlagUp == 0
+	})
+	p := netip.MustParsePrefix("198.51.100.1/24")
+	if err := nl.AddrAdd(lan1, &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(24, 32)}}); err != nil {
+		t.Fatalf("AddrAdd: %v", err)
+	}
+	if err := nl.LinkSetUp(lan1); err != nil {
+		t.Fatalf("LinkSetUp: %v", err)
+	}
+	vip, nodeAddr := netip.MustParseAddr("198.51.100.10"), h.IPv4.Addr()
+	waitFor(t, w, "service address answered on lan1", func(links []Link) bool {
+		got, _ := Choose(links, vip, nodeAddr, Filter{})
+		return slices.Equal(got, []string{"lan1"})
+	})
+	if err := nl.LinkSetDown(lan1); err != nil {
+		t.Fatalf("LinkSetDown: %v", err)
+	}
+	waitFor(t, w, "fallback to eth0 with lan1 down", func(links []Link) bool {
+		got, r := Choose(links, vip, nodeAddr, Filter{})
+		return r == ReasonNodeLink && slices.Equal(got, []string{"eth0"})
+	})
+	if err := nl.LinkSetUp(lan1); err != nil {
+		t.Fatalf("LinkSetUp: %v", err)
+	}
+	if err := nl.AddrDel(lan1, &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(24, 32)}}); err != nil {
+		t.Fatalf("AddrDel: %v", err)
+	}
+	waitFor(t, w, "address removed from lan1", func(links []Link) bool {
+		l, ok := find(links, "lan1")
+		return ok && l.Flags&FlagUp != 0 && !slices.Contains(l.Prefixes, p)
+	})
+	// Cutting the cable at the switch: eth0 stays up but loses its carrier.
+	if err := h.SetLinkUp(t.Context(), false); err != nil {
+		t.Fatalf("SetLinkUp(false): %v", err)
+	}
+	waitFor(t, w, "eth0 without carrier", func(links []Link) bool {
+		_, r := Choose(links, vip, nodeAddr, Filter{})
+		return r == ReasonNodeLinkExcluded
+	})
+	if err := nl.LinkDel(lan1); err != nil {
+		t.Fatalf("LinkDel: %v", err)
+	}
+	waitFor(t, w, "lan1 deleted", func(links []Link) bool {
+		_, ok := find(links, "lan1")
+		return !ok
+	})
+}
