@@ -57,7 +57,8 @@ type Options struct {
 	FloodMulticast bool
 }
 
-// Lab is a running lab. Its methods are safe for concurrent use.
+// Lab is a running lab. Its methods and its hosts' methods are safe for concurrent use, except
+// that nothing may be used concurrently with or after Close.
 type Lab struct {
 	// Switch is the namespace holding the bridge; its Link is the bridge itself, which carries
 	// the ControlAddr addresses.

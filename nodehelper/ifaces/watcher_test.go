@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/barelb/barelb/internal/lab"
 )
@@ -177,4 +178,46 @@ func testWatcher(t *testing.T, h *lab.Host, w *Watcher) {
 		_, ok := find(links, "lan1")
 		return !ok
 	})
+}
+
+// TestWatcherBurst adds many addresses at once, as kube-proxy in IPVS mode does on kube-ipvs0,
+// and checks the view converges on all of them.
+func TestWatcherBurst(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	// The kernel itself slows down adding IPv6 addresses as they grow (10,000 take ~14 s here), so 3,000.
+	const n = 3000
+	l := newLab(t)
+	h := l.Nodes[0]
+	w := NewWatcherAt(h.NetNS())
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() { errc <- w.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-errc; err != nil {
+			t.Errorf("Run() error: %v", err)
+		}
+	})
+	waitFor(t, w, "initial listing", func(links []Link) bool { return links != nil })
+	lo, err := h.Handle().LinkByName("lo")
+	if err != nil {
+		t.Fatalf("LinkByName: %v", err)
+	}
+	start := time.Now()
+	base := netip.MustParseAddr("2001:db8:1::")
+	a := base
+	for range n {
+		a = a.Next()
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(128, 128)}, Flags: unix.IFA_F_NODAD}
+		if err := h.Handle().AddrAdd(lo, addr); err != nil {
+			t.Fatalf("AddrAdd(%s): %v", a, err)
+		}
+	}
+	added := time.Since(start)
+	waitFor(t, w, "all addresses seen", func(links []Link) bool {
+		l, ok := find(links, "lo")
+		return ok && len(l.Prefixes) >= n
+	})
+	t.Logf("%d addresses added in %v, all seen by the watcher after %v", n, added, time.Since(start))
 }
