@@ -282,7 +282,7 @@ func TestTenNodes(t *testing.T) {
 	requireRoot(t)
 	t.Parallel()
 	start := time.Now()
-	l := newLab(t, Options{Name: "labten", Nodes: 10})
+	l := newLab(t, Options{Name: "labten", Nodes: 10, FloodMulticast: true})
 	built := time.Since(start)
 	t.Logf("10-node lab built in %v", built)
 	if built > 20*time.Second {
