@@ -1,0 +1,280 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/klog/v2"
+
+	"github.com/barelb/barelb/internal/config"
+	"github.com/barelb/barelb/nodehelper/election"
+	"github.com/barelb/barelb/nodehelper/ifaces"
+)
+
+// EventSink records Events; k8s.io/client-go/tools/record.EventRecorder is
+// one. It must not block.
+type EventSink interface {
+	Eventf(obj runtime.Object, eventtype, reason, messageFmt string, args ...any)
+}
+
+// Event reasons the node helper records on Services.
+const (
+	// ReasonNodeAssigned: this node announces the Service's address.
+	ReasonNodeAssigned = "nodeAssigned"
+	// ReasonNotAnnounced: no node can announce the address; the message says
+	// why, per class of node.
+	ReasonNotAnnounced = "NotAnnounced"
+	// ReasonNoInterface: the owner found no interface to answer on.
+	ReasonNoInterface = "NoInterface"
+	// ReasonBGPNotSupported: the address is from a BGP pool and is not
+	// announced.
+	ReasonBGPNotSupported = "BGPNotSupported"
+)
+
+// recompute reads the caches and elects every group afresh.
+func (c *Controller) recompute(ctx context.Context, l listers) {
+	c.readConfig(ctx, l)
+	rawSlices, _ := l.slices()
+	slices := make([]*discoveryv1.EndpointSlice, 0, len(rawSlices))
+	for _, o := range rawSlices {
+		if s, ok := o.(*discoveryv1.EndpointSlice); ok {
+			slices = append(slices, s)
+		}
+	}
+	svcs := l.svcs()
+	infos, bgp := serviceView(svcs, slices, c.cfg)
+	var nodes []election.NodeInfo
+	for _, n := range l.nodes() {
+		nodes = append(nodes, nodeInfo(n))
+	}
+	changes := c.table.Recompute(election.View{Nodes: nodes, Services: infos, Members: c.members})
+	c.apply(ctx, l, changes)
+	c.warnBGP(svcs, bgp)
+}
+
+// readConfig parses the ConfigMap when it changed. An invalid or missing
+// configuration leaves the last good one in force; the CCM reports it on the
+// ConfigMap, so the helpers only log it.
+func (c *Controller) readConfig(ctx context.Context, l listers) {
+	log := klog.FromContext(ctx)
+	obj, ok, _ := l.cm.GetByKey(c.o.ConfigNamespace + "/" + c.o.ConfigName)
+	if !ok {
+		if c.cfgVersion != "absent" {
+			log.Info("Configuration ConfigMap not found; keeping the last good configuration", "configmap", c.o.ConfigNamespace+"/"+c.o.ConfigName, "haveConfig", c.cfg != nil)
+			c.cfgVersion = "absent"
+		}
+		return
+	}
+	cm := obj.(*corev1.ConfigMap)
+	if cm.ResourceVersion == c.cfgVersion {
+		return
+	}
+	c.cfgVersion = cm.ResourceVersion
+	cfg, warnings, err := config.ParseConfigMapData(cm.Data, c.o.ConfigKey)
+	if err != nil {
+		log.Error(err, "Invalid configuration not applied; keeping the last good one", "configmap", c.o.ConfigNamespace+"/"+c.o.ConfigName, "resourceVersion", cm.ResourceVersion)
+		c.o.Metrics.setConfigStale(true)
+		return
+	}
+	for _, w := range warnings {
+		log.Info("Configuration warning", "warning", w.String())
+	}
+	c.cfg = cfg
+	c.o.Metrics.setConfigStale(false)
+	log.Info("Configuration applied", "resourceVersion", cm.ResourceVersion, "pools", len(cfg.Pools))
+}
+
+// apply hands each announcer the addresses this node owns on its interface,
+// starting announcers for new interfaces, and records what changed.
+func (c *Controller) apply(ctx context.Context, l listers, changes election.Changes) {
+	log := klog.FromContext(ctx)
+	links := c.o.Links.Snapshot()
+	perLink := map[string][]netip.Addr{}
+	chosen := map[netip.Addr][]string{}
+	var owned int
+	for _, k := range c.table.Owned(c.o.NodeName) {
+		g, _ := c.table.Group(k)
+		for _, a := range g.Addresses {
+			owned++
+			names, reason := ifaces.Choose(links, a, c.o.NodeAddr, c.o.Filter)
+			if !reason.OK() {
+				log.Info("No interface to announce on", "address", a, "reason", reason.String())
+				continue
+			}
+			chosen[a] = names
+			for _, n := range names {
+				perLink[n] = append(perLink[n], a)
+			}
+		}
+	}
+	for name, addrs := range perLink {
+		if _, ok := c.announcers[name]; !ok {
+			if err := c.startAnnouncer(ctx, name); err != nil {
+				log.Error(err, "Failed to start announcer", "interface", name)
+				continue
+			}
+		}
+		c.announcers[name].a.SetOwned(addrs)
+	}
+	for name, ra := range c.announcers {
+		if _, ok := perLink[name]; !ok {
+			ra.a.SetOwned(nil)
+		}
+	}
+	c.o.Metrics.observe(len(c.members), owned, len(changes))
+
+	gained, lost := changes.For(c.o.NodeName)
+	if len(gained) > 0 && !c.memberChangeAt.IsZero() {
+		c.o.Metrics.observeFailover(time.Since(c.memberChangeAt))
+	}
+	c.memberChangeAt = time.Time{}
+	if len(gained)+len(lost) > 0 {
+		log.Info("Ownership changed", "gained", keysString(gained), "lost", keysString(lost))
+	}
+	if len(gained) > 0 || len(c.reported) > 0 || c.hasOwnerless() {
+		svcByKey := map[string]*corev1.Service{}
+		for _, s := range l.svcs() {
+			svcByKey[s.Namespace+"/"+s.Name] = s
+		}
+		c.recordGained(gained, chosen, svcByKey)
+		c.reportOwnerless(svcByKey)
+	}
+}
+
+// recordGained records nodeAssigned on every Service of each gained group.
+func (c *Controller) recordGained(gained []election.GroupKey, chosen map[netip.Addr][]string, svcs map[string]*corev1.Service) {
+	for _, k := range gained {
+		g, ok := c.table.Group(k)
+		if !ok {
+			continue
+		}
+		var parts []string
+		for _, a := range g.Addresses {
+			if names := chosen[a]; len(names) > 0 {
+				parts = append(parts, fmt.Sprintf("%s on %s", a, strings.Join(names, ",")))
+			}
+		}
+		for _, key := range g.Services {
+			s := svcs[key]
+			if s == nil {
+				continue
+			}
+			if len(parts) == 0 {
+				c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonNoInterface, "node %s owns %s but has no interface to announce it on", c.o.NodeName, addrsString(g.Addresses))
+				continue
+			}
+			c.o.Events.Eventf(s, corev1.EventTypeNormal, ReasonNodeAssigned, "announcing %s from node %s", strings.Join(parts, ", "), c.o.NodeName)
+		}
+	}
+}
+
+// hasOwnerless reports whether any group has no owner.
+func (c *Controller) hasOwnerless() bool {
+	for _, g := range c.table.Groups() {
+		if c.table.Owner(g.Key) == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// reportOwnerless records, once per change of explanation, why no node can
+// announce a group. Only one member reports each group (the one with the
+// highest weight for it among the live members), so N helpers do not write N
+// copies of the same Event.
+func (c *Controller) reportOwnerless(svcs map[string]*corev1.Service) {
+	seen := map[election.GroupKey]bool{}
+	for _, g := range c.table.Groups() {
+		if c.table.Owner(g.Key) != "" || reporter(c.members, g.Key) != c.o.NodeName {
+			continue
+		}
+		seen[g.Key] = true
+		cand, _ := c.table.Explain(g.Key)
+		msg := explain(g, cand)
+		if c.reported[g.Key] == msg {
+			continue
+		}
+		c.reported[g.Key] = msg
+		for _, key := range g.Services {
+			if s := svcs[key]; s != nil {
+				c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonNotAnnounced, "%s", msg)
+			}
+		}
+	}
+	for k := range c.reported {
+		if !seen[k] {
+			delete(c.reported, k)
+		}
+	}
+}
+
+// explain states why no node announces g, per class of node.
+func explain(g election.Group, cand election.GroupCandidates) string {
+	var reasons []election.Exclusion
+	for r := range cand.Excluded {
+		reasons = append(reasons, r)
+	}
+	sort.Slice(reasons, func(i, j int) bool { return reasons[i] < reasons[j] })
+	var parts []string
+	for _, r := range reasons {
+		parts = append(parts, fmt.Sprintf("%s: %s", r, strings.Join(cand.Excluded[r], ", ")))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "no nodes")
+	}
+	return fmt.Sprintf("no node can announce %s: %s", addrsString(g.Addresses), strings.Join(parts, "; "))
+}
+
+// warnBGP records, once per Service and address, that a BGP pool's address
+// is not announced. One member reports each address.
+func (c *Controller) warnBGP(svcs []*corev1.Service, bgp []bgpAddress) {
+	byKey := map[string]*corev1.Service{}
+	for _, s := range svcs {
+		byKey[s.Namespace+"/"+s.Name] = s
+	}
+	for _, b := range bgp {
+		id := b.Service + "|" + b.Addr.String()
+		if c.bgpWarned[id] || reporter(c.members, election.GroupKey(b.Addr)) != c.o.NodeName {
+			continue
+		}
+		c.bgpWarned[id] = true
+		if s := byKey[b.Service]; s != nil {
+			c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonBGPNotSupported, "%s is from BGP pool %q: BGP is not supported by barelb, the address is assigned but not announced", b.Addr, b.Pool)
+		}
+	}
+}
+
+// reporter is the member that reports on group k: the one with the highest
+// rendezvous weight, ties to the name that sorts first.
+func reporter(members []string, k election.GroupKey) string {
+	best, bestW := "", uint64(0)
+	for _, m := range members {
+		if w := election.Weight(m, k); best == "" || w > bestW || (w == bestW && m < best) {
+			best, bestW = m, w
+		}
+	}
+	return best
+}
+
+func keysString(ks []election.GroupKey) string {
+	s := make([]string, len(ks))
+	for i, k := range ks {
+		s[i] = k.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func addrsString(as []netip.Addr) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,256 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	"github.com/barelb/barelb/internal/config"
+	"github.com/barelb/barelb/nodehelper/election"
+	"github.com/barelb/barelb/nodehelper/ifaces"
+)
+
+// Membership is the gossip membership the controller follows. Its methods
+// must not block.
+type Membership interface {
+	// Joined is closed once the first join completed; nothing is claimed
+	// before.
+	Joined() <-chan struct{}
+	// Members returns the names of the live members, the local node included.
+	Members() []string
+	// Changes receives a value, coalesced, after the member list changed.
+	Changes() <-chan struct{}
+}
+
+// Links is the node's view of its network interfaces. Its methods must not
+// block.
+type Links interface {
+	// Snapshot returns the current links.
+	Snapshot() []ifaces.Link
+	// Changes receives a value, coalesced, after links or addresses changed.
+	Changes() <-chan struct{}
+}
+
+// Announcer serves the owned addresses on one interface (see package
+// announce). SetOwned must not block and is called from one goroutine.
+type Announcer interface {
+	SetOwned(addrs []netip.Addr)
+	Run(ctx context.Context) error
+}
+
+// Options are the controller's settings and dependencies.
+type Options struct {
+	// NodeName is this node's Kubernetes name and gossip member name.
+	NodeName string
+	// NodeAddr is the node's own address, the fallback for choosing links.
+	NodeAddr netip.Addr
+	// ConfigMap is the configuration's namespace, name and data key.
+	ConfigNamespace, ConfigName, ConfigKey string
+	// Filter holds the operator's interface allow and deny lists.
+	Filter ifaces.Filter
+
+	Client       kubernetes.Interface
+	Members      Membership
+	Links        Links
+	NewAnnouncer func(ifi *net.Interface) Announcer
+	// Events records Events on Services and the ConfigMap.
+	Events EventSink
+	// Metrics may be nil.
+	Metrics *Metrics
+}
+
+// Controller is the node helper's control loop. Create it with New and run it
+// with Run.
+type Controller struct {
+	o     Options
+	ready atomic.Bool
+
+	table      election.Table
+	members    []string
+	cfg        *config.Config
+	cfgVersion string
+	announcers map[string]*runningAnnouncer
+	reported   map[election.GroupKey]string
+	bgpWarned  map[string]bool
+	// memberChangeAt is when the last membership change was noticed, for the
+	// failover-time histogram.
+	memberChangeAt time.Time
+}
+
+// New checks the options; it starts nothing.
+func New(o Options) (*Controller, error) {
+	var errs []error
+	if o.NodeName == "" {
+		errs = append(errs, errors.New("node name is required"))
+	}
+	if o.Client == nil || o.Members == nil || o.Links == nil || o.NewAnnouncer == nil || o.Events == nil {
+		errs = append(errs, errors.New("client, members, links, announcer factory and event sink are required"))
+	}
+	if o.ConfigNamespace == "" || o.ConfigName == "" || o.ConfigKey == "" {
+		errs = append(errs, errors.New("config map namespace, name and key are required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return &Controller{
+		o:          o,
+		announcers: map[string]*runningAnnouncer{},
+		reported:   map[election.GroupKey]string{},
+		bgpWarned:  map[string]bool{},
+	}, nil
+}
+
+// Ready reports whether the caches synced and the node joined the gossip.
+func (c *Controller) Ready() bool { return c.ready.Load() }
+
+// listers are the informers' caches.
+type listers struct {
+	svcs   func() []*corev1.Service
+	slices func() ([]any, error)
+	nodes  func() []*corev1.Node
+	cm     cache.Store
+}
+
+// Run watches Kubernetes, the membership and the links and keeps the
+// announcers current until ctx ends. It waits for the caches and for the
+// first gossip join before it claims anything, and on return every announcer
+// has stopped.
+func (c *Controller) Run(ctx context.Context) error {
+	log := klog.FromContext(ctx).WithValues("node", c.o.NodeName)
+	ctx = klog.NewContext(ctx, log)
+
+	factory := informers.NewSharedInformerFactory(c.o.Client, 0)
+	cmFactory := informers.NewSharedInformerFactoryWithOptions(c.o.Client, 0,
+		informers.WithNamespace(c.o.ConfigNamespace),
+		informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
+			// By name only: the RBAC grants this one ConfigMap.
+			lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", c.o.ConfigName).String()
+		}))
+	svcInf := factory.Core().V1().Services()
+	sliceInf := factory.Discovery().V1().EndpointSlices()
+	nodeInf := factory.Core().V1().Nodes()
+	cmInf := cmFactory.Core().V1().ConfigMaps()
+
+	dirty := make(chan struct{}, 1)
+	mark := func() {
+		select {
+		case dirty <- struct{}{}:
+		default:
+		}
+	}
+	h := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { mark() },
+		UpdateFunc: func(any, any) { mark() },
+		DeleteFunc: func(any) { mark() },
+	}
+	for _, inf := range []cache.SharedIndexInformer{svcInf.Informer(), sliceInf.Informer(), nodeInf.Informer(), cmInf.Informer()} {
+		if _, err := inf.AddEventHandler(h); err != nil {
+			return fmt.Errorf("failed to add event handler: %w", err)
+		}
+	}
+	factory.Start(ctx.Done())
+	cmFactory.Start(ctx.Done())
+	defer factory.Shutdown()
+	defer cmFactory.Shutdown()
+	defer c.stopAnnouncers()
+
+	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			return fmt.Errorf("failed to sync the %v cache", typ)
+		}
+	}
+	for typ, ok := range cmFactory.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			return fmt.Errorf("failed to sync the %v cache", typ)
+		}
+	}
+	log.Info("Caches synced; waiting for the first gossip join")
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-c.o.Members.Joined():
+	}
+	log.Info("Joined the gossip; electing")
+	c.ready.Store(true)
+	defer c.ready.Store(false)
+
+	l := listers{
+		svcs: func() []*corev1.Service {
+			s, _ := svcInf.Lister().List(labels.Everything())
+			return s
+		},
+		nodes: func() []*corev1.Node {
+			n, _ := nodeInf.Lister().List(labels.Everything())
+			return n
+		},
+		slices: func() ([]any, error) { return sliceInf.Informer().GetStore().List(), nil },
+		cm:     cmInf.Informer().GetStore(),
+	}
+	c.members = c.o.Members.Members()
+	c.recompute(ctx, l)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-dirty:
+			c.recompute(ctx, l)
+		case <-c.o.Members.Changes():
+			c.memberChangeAt = time.Now()
+			c.membersChanged(ctx, l)
+		case <-c.o.Links.Changes():
+			c.apply(ctx, l, nil)
+		}
+		c.reapAnnouncers(ctx)
+	}
+}
+
+// membersChanged feeds the membership difference to the table, which moves
+// only the groups that must move.
+func (c *Controller) membersChanged(ctx context.Context, l listers) {
+	now := c.o.Members.Members()
+	sort.Strings(now)
+	joined, left := diffSorted(c.members, now)
+	c.members = now
+	var changes election.Changes
+	for _, m := range left {
+		changes = append(changes, c.table.MemberLeft(m)...)
+	}
+	for _, m := range joined {
+		changes = append(changes, c.table.MemberJoined(m)...)
+	}
+	klog.FromContext(ctx).V(2).Info("Membership changed", "joined", joined, "left", left, "changes", len(changes))
+	c.apply(ctx, l, changes)
+}
+
+// diffSorted returns what b has that a lacks, and what a has that b lacks.
+func diffSorted(a, b []string) (added, removed []string) {
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || (i < len(a) && a[i] < b[j]):
+			removed = append(removed, a[i])
+			i++
+		case i == len(a) || b[j] < a[i]:
+			added = append(added, b[j])
+			j++
+		default:
+			i++
+			j++
+		}
+	}
+	return added, removed
+}

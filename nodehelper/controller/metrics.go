@@ -1,0 +1,75 @@
+package controller
+
+import (
+	"time"
+
+	"k8s.io/component-base/metrics"
+)
+
+// Metrics are the controller's metrics. A nil *Metrics records nothing.
+type Metrics struct {
+	members     *metrics.Gauge
+	owned       *metrics.Gauge
+	changes     *metrics.Counter
+	failover    *metrics.Histogram
+	configStale *metrics.Gauge
+}
+
+// NewMetrics creates the controller's metrics; register them with Register.
+func NewMetrics() *Metrics {
+	return &Metrics{
+		members: metrics.NewGauge(&metrics.GaugeOpts{
+			Name: "barelb_nodehelper_members",
+			Help: "Number of live gossip members this node helper sees, itself included.",
+		}),
+		owned: metrics.NewGauge(&metrics.GaugeOpts{
+			Name: "barelb_nodehelper_owned_addresses",
+			Help: "Number of service addresses this node owns and announces.",
+		}),
+		changes: metrics.NewCounter(&metrics.CounterOpts{
+			Name: "barelb_nodehelper_ownership_changes_total",
+			Help: "Number of address groups that changed owner, as seen by this node helper.",
+		}),
+		failover: metrics.NewHistogram(&metrics.HistogramOpts{
+			Name:    "barelb_nodehelper_failover_seconds",
+			Help:    "Time from a gossip membership change to this node taking over the addresses it gained, in seconds.",
+			Buckets: []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
+		}),
+		configStale: metrics.NewGauge(&metrics.GaugeOpts{
+			Name: "barelb_nodehelper_config_stale",
+			Help: "1 when the configuration ConfigMap is invalid and the last good configuration is in force, else 0.",
+		}),
+	}
+}
+
+// Register registers the metrics with r.
+func (m *Metrics) Register(r metrics.KubeRegistry) {
+	r.MustRegister(m.members, m.owned, m.changes, m.failover, m.configStale)
+}
+
+func (m *Metrics) observe(members, owned, changes int) {
+	if m == nil {
+		return
+	}
+	m.members.Set(float64(members))
+	m.owned.Set(float64(owned))
+	m.changes.Add(float64(changes))
+}
+
+func (m *Metrics) observeFailover(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.failover.Observe(d.Seconds())
+}
+
+func (m *Metrics) setConfigStale(stale bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if stale {
+		v = 1
+	}
+	m.configStale.Set(v)
+}

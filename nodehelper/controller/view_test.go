@@ -1,0 +1,164 @@
+package controller
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/barelb/barelb/internal/config"
+	"github.com/barelb/barelb/nodehelper/election"
+)
+
+func TestNodeInfo(t *testing.T) {
+	tests := []struct {
+		name string
+		node corev1.Node
+		want election.NodeInfo
+	}{
+		{name: "usable", node: corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}, want: election.NodeInfo{Name: "n1"}},
+		{
+			name: "excluded by label with any value",
+			node: corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{ExcludeLabel: ""}}},
+			want: election.NodeInfo{Name: "n1", ExcludedByLabel: true},
+		},
+		{
+			name: "not ready and network unavailable",
+			node: corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{
+				{Type: corev1.NodeReady, Status: corev1.ConditionFalse},
+				{Type: corev1.NodeNetworkUnavailable, Status: corev1.ConditionTrue},
+			}}},
+			want: election.NodeInfo{Name: "n1", NotReady: true, NetworkUnavailable: true},
+		},
+		{
+			name: "ready unknown counts as usable",
+			node: corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{
+				{Type: corev1.NodeReady, Status: corev1.ConditionUnknown},
+				{Type: corev1.NodeNetworkUnavailable, Status: corev1.ConditionFalse},
+			}}},
+			want: election.NodeInfo{Name: "n1"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, nodeInfo(&tt.node)); diff != "" {
+				t.Errorf("nodeInfo() (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func lbService(ns, name string, policy corev1.ServiceExternalTrafficPolicy, ips ...string) *corev1.Service {
+	s := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, ExternalTrafficPolicy: policy},
+	}
+	for _, ip := range ips {
+		s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, corev1.LoadBalancerIngress{IP: ip})
+	}
+	return s
+}
+
+func slice(ns, svc string, eps ...discoveryv1.Endpoint) *discoveryv1.EndpointSlice {
+	return &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: svc + "-x", Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
+		Endpoints:  eps,
+	}
+}
+
+func ep(node string, ready bool) discoveryv1.Endpoint {
+	return discoveryv1.Endpoint{NodeName: &node, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}
+}
+
+func TestServiceView(t *testing.T) {
+	cfg, _, err := config.Parse([]byte(`
+address-pools:
+- name: l2
+  protocol: layer2
+  addresses: [198.51.100.0/24, "2001:db8::/64"]
+- name: routed
+  protocol: bgp
+  addresses: [203.0.113.0/24]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	class := "other.example/lb"
+	other := lbService("default", "other-class", corev1.ServiceExternalTrafficPolicyCluster, "198.51.100.9")
+	other.Spec.LoadBalancerClass = &class
+	clusterIP := lbService("default", "cluster-ip", corev1.ServiceExternalTrafficPolicyCluster)
+	clusterIP.Spec.Type = corev1.ServiceTypeClusterIP
+
+	svcs := []*corev1.Service{
+		lbService("default", "web", corev1.ServiceExternalTrafficPolicyCluster, "198.51.100.1", "2001:db8::1"),
+		lbService("default", "local", corev1.ServiceExternalTrafficPolicyLocal, "198.51.100.2"),
+		lbService("default", "routed", corev1.ServiceExternalTrafficPolicyCluster, "203.0.113.5"),
+		lbService("default", "orphan", corev1.ServiceExternalTrafficPolicyCluster, "192.0.2.7"),
+		lbService("default", "pending", corev1.ServiceExternalTrafficPolicyCluster),
+		other, clusterIP,
+	}
+	slices := []*discoveryv1.EndpointSlice{
+		slice("default", "web", ep("n1", false)),
+		slice("default", "web", ep("n2", true)),
+		slice("default", "local", ep("n3", true), ep("n1", false)),
+	}
+	gotInfos, gotBGP := serviceView(svcs, slices, cfg)
+	wantInfos := []election.ServiceInfo{
+		{Key: "default/local", Addresses: []netip.Addr{netip.MustParseAddr("198.51.100.2")}, TrafficPolicyLocal: true, HasReadyEndpoints: true, LocalEndpointNodes: []string{"n3"}},
+		{Key: "default/orphan", Addresses: []netip.Addr{netip.MustParseAddr("192.0.2.7")}},
+		{Key: "default/web", Addresses: []netip.Addr{netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("2001:db8::1")}, HasReadyEndpoints: true, LocalEndpointNodes: []string{"n2"}},
+	}
+	if diff := cmp.Diff(wantInfos, gotInfos, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+		t.Errorf("serviceView() infos (-want +got):\n%s", diff)
+	}
+	wantBGP := []bgpAddress{{Service: "default/routed", Addr: netip.MustParseAddr("203.0.113.5"), Pool: "routed"}}
+	if diff := cmp.Diff(wantBGP, gotBGP, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+		t.Errorf("serviceView() bgp (-want +got):\n%s", diff)
+	}
+
+	// Without any valid configuration every address is announced.
+	infos, bgp := serviceView(svcs[2:3], nil, nil)
+	if len(infos) != 1 || len(bgp) != 0 {
+		t.Errorf("serviceView(nil config) = %d infos, %d bgp; want 1, 0", len(infos), len(bgp))
+	}
+}
+
+func TestDiffSorted(t *testing.T) {
+	tests := []struct {
+		name                string
+		a, b                []string
+		wantAdded, wantGone []string
+	}{
+		{name: "same", a: []string{"a", "b"}, b: []string{"a", "b"}},
+		{name: "join", a: []string{"a", "c"}, b: []string{"a", "b", "c"}, wantAdded: []string{"b"}},
+		{name: "leave", a: []string{"a", "b", "c"}, b: []string{"a", "c"}, wantGone: []string{"b"}},
+		{name: "both", a: []string{"a", "b"}, b: []string{"b", "c"}, wantAdded: []string{"c"}, wantGone: []string{"a"}},
+		{name: "from nothing", b: []string{"a"}, wantAdded: []string{"a"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			added, gone := diffSorted(tt.a, tt.b)
+			if diff := cmp.Diff(tt.wantAdded, added); diff != "" {
+				t.Errorf("added (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantGone, gone); diff != "" {
+				t.Errorf("removed (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestReporterIsAMemberAndStable(t *testing.T) {
+	members := []string{"n1", "n2", "n3"}
+	k := election.GroupKey(netip.MustParseAddr("198.51.100.1"))
+	r := reporter(members, k)
+	if r == "" {
+		t.Fatal("reporter() is empty")
+	}
+	if got := reporter([]string{"n3", "n2", "n1"}, k); got != r {
+		t.Errorf("reporter depends on member order: %q vs %q", got, r)
+	}
+}
