@@ -58,7 +58,7 @@ func (a *Allocator) Allocate(req Request) (Assignment, error) {
 	old := a.services[req.Service]
 	if old != nil && a.satisfied(old, req, n) {
 		a.update(old, req, n)
-		return old.assignment(), nil
+		return a.assignment(old), nil
 	}
 	if old != nil {
 		a.remove(old)
@@ -71,7 +71,7 @@ func (a *Allocator) Allocate(req Request) (Assignment, error) {
 		return Assignment{}, rerr
 	}
 	a.insert(r)
-	return r.assignment(), nil
+	return a.assignment(r), nil
 }
 
 // Release frees the addresses of service and reports whether it held any.
@@ -95,7 +95,7 @@ func (a *Allocator) Assignment(service string) (Assignment, bool) {
 	if r == nil {
 		return Assignment{}, false
 	}
-	return r.assignment(), true
+	return a.assignment(r), true
 }
 
 // PoolOf returns the pool that hands out addr. An address excluded by its
@@ -146,9 +146,7 @@ func (a *Allocator) restore(c Claim) []error {
 		return []error{fail(netip.Addr{}, refuse(ReasonInvalidRequest, "%s is claimed twice", svc))}
 	}
 	r := &record{name: svc, share: shareOf(c.Request), ports: slices.Clone(c.Request.Ports)}
-	if len(c.Request.Families) > 0 && c.Request.Families[0] == IPv6 {
-		r.flags |= v6First
-	}
+	r.flags = requestFlags(c.Request.Families, c.Request.FamilyPolicy)
 	var errs []error
 	for _, addr := range c.Addresses {
 		if !addr.IsValid() || addr.Zone() != "" {
@@ -166,13 +164,15 @@ func (a *Allocator) restore(c Claim) []error {
 			continue
 		}
 		r.set(f, u)
-		if r.pool == "" {
-			if s := a.spanOf(f, u); s != nil {
-				r.pool = s.pool.name
-			}
-		}
 	}
 	if r.flags&(has4|has6) != 0 {
+		// The requested pool, so that an unchanged request still matches
+		// after a config edit moved the address; else where it is now.
+		if r.pool = c.Request.Pool; r.pool == "" {
+			if p := a.heldPool(r); p != nil {
+				r.pool = p.name
+			}
+		}
 		a.insert(r)
 	}
 	return errs
@@ -188,23 +188,20 @@ func (a *Allocator) SetConfig(cfg *config.Config) []Orphan {
 	a.pools, a.byName, a.sorted = buildPools(cfg)
 	clear(a.orphaned)
 	for _, r := range a.services {
-		orphan, pool := false, ""
-		for _, f := range r.order() {
+		orphan := false
+		for _, f := range families {
+			if !r.has(f) {
+				continue
+			}
 			u := r.held(f)
 			s := a.spanOf(f, u)
 			if s == nil {
 				orphan = true
 				continue
 			}
-			if pool == "" {
-				pool = s.pool.name
-			}
 			if a.holders(f, u) == r {
 				s.add(u) // once per address, by its first holder
 			}
-		}
-		if pool != "" {
-			r.pool = pool
 		}
 		if orphan {
 			a.orphaned[r] = struct{}{}

@@ -100,8 +100,9 @@ func (a *Allocator) satisfied(r *record, req Request, n norm) bool {
 			return false
 		}
 	case PreferDualStack:
-		// Any non-empty subset of the families, unless the pool could now
-		// give a missing one.
+		// Any non-empty subset of the families. When the family request
+		// changed (say from SingleStack), also every family the pool can
+		// give now; a config edit alone never grows an assignment.
 		for _, f := range families {
 			if r.has(f) && !slices.Contains(n.fams, f) {
 				return false
@@ -110,7 +111,7 @@ func (a *Allocator) satisfied(r *record, req Request, n norm) bool {
 		if r.flags&(has4|has6) == 0 {
 			return false
 		}
-		if p := a.heldPool(r); p != nil {
+		if p := a.heldPool(r); p != nil && r.flags&requestBits != requestFlags(n.fams, n.policy) {
 			for _, f := range n.fams {
 				if !r.has(f) && p.hasFamily(f) {
 					if _, ok := a.lowestAvailable(p, f, r.name, shareOf(req), req.Ports); ok {
@@ -131,8 +132,10 @@ func (a *Allocator) satisfied(r *record, req Request, n norm) bool {
 			continue
 		}
 		u := r.held(f)
-		if req.Pool != "" {
-			if s := a.spanOf(f, u); s != nil && s.pool.name != req.Pool || s == nil && r.pool != req.Pool {
+		// A held address outside the requested pool is fine if the service
+		// was allocated from that pool: a config edit moved the address.
+		if req.Pool != "" && r.pool != req.Pool {
+			if s := a.spanOf(f, u); s == nil || s.pool.name != req.Pool {
 				return false
 			}
 		}
@@ -150,14 +153,14 @@ func other(f Family) Family {
 	return IPv4
 }
 
-// update records the sharing attributes and family order of req in r, which
-// keeps its addresses.
+// update records the pool, sharing attributes and family request of req in
+// r, which keeps its addresses.
 func (a *Allocator) update(r *record, req Request, n norm) {
-	sh := shareOf(req)
-	flags := r.flags &^ v6First
-	if n.fams[0] == IPv6 {
-		flags |= v6First
+	if req.Pool != "" {
+		r.pool = req.Pool
 	}
+	sh := shareOf(req)
+	flags := r.flags&^requestBits | requestFlags(n.fams, n.policy)
 	if sameShare(sh, r.share) && slices.Equal(req.Ports, r.ports) {
 		r.flags = flags
 		return
@@ -265,10 +268,7 @@ func (a *Allocator) plan(req Request, n norm, old *record) (*record, *RefusalErr
 			}
 			continue
 		}
-		r := &record{name: svc, pool: c.name, share: sh, ports: slices.Clone(req.Ports)}
-		if n.fams[0] == IPv6 {
-			r.flags |= v6First
-		}
+		r := &record{name: svc, pool: c.name, share: sh, ports: slices.Clone(req.Ports), flags: requestFlags(n.fams, n.policy)}
 		for _, f := range need {
 			r.set(f, got[famIdx(f)])
 		}

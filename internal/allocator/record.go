@@ -24,7 +24,7 @@ func shareOf(req Request) *share {
 // same address are chained through next, oldest first.
 type record struct {
 	name  string
-	pool  string // pool of the first address; kept when the address is orphaned
+	pool  string // the pool it was allocated from (or requested, when restored)
 	share *share
 	ports []Port
 	next  [2]*record // per family index
@@ -36,8 +36,26 @@ type record struct {
 const (
 	has4 uint8 = 1 << iota
 	has6
-	v6First // the request listed IPv6 first
+	v6First            // the request listed IPv6 first
+	twoFamilies        // the request listed two families
+	policyShift = iota // two bits of FamilyPolicy from here
+
+	// requestBits are the bits that remember the family request.
+	requestBits = v6First | twoFamilies | 3<<policyShift
 )
+
+// requestFlags encodes the families and policy a record was made for, so
+// that a changed family request can be told from a config edit.
+func requestFlags(fams []Family, p FamilyPolicy) uint8 {
+	var fl uint8
+	if len(fams) > 0 && fams[0] == IPv6 {
+		fl |= v6First
+	}
+	if len(fams) > 1 {
+		fl |= twoFamilies
+	}
+	return fl | uint8(p&3)<<policyShift
+}
 
 func (r *record) has(f Family) bool {
 	if f == IPv4 {
@@ -81,8 +99,14 @@ func familyOrder(v6first bool) [2]Family {
 	return [2]Family{IPv4, IPv6}
 }
 
-func (r *record) assignment() Assignment {
+// assignment returns what r holds. Its pool is the one that hands out its
+// first address now, or, when every address is orphaned, the pool it was
+// allocated from.
+func (a *Allocator) assignment(r *record) Assignment {
 	as := Assignment{Pool: r.pool}
+	if p := a.heldPool(r); p != nil {
+		as.Pool = p.name
+	}
 	for _, f := range familyOrder(r.flags&v6First != 0) {
 		if r.has(f) {
 			as.Addresses = append(as.Addresses, r.held(f).addr(f))

@@ -2,6 +2,8 @@ package allocator
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"net/netip"
 
 	"github.com/google/go-cmp/cmp"
@@ -69,18 +71,18 @@ func (a *Allocator) verify() error {
 	}
 	sortAll(holders)
 	sortAll(chains)
-	if diff := cmp.Diff(holders, chains, cmp.AllowUnexported(key{}, u128{})); diff != "" {
-		return fmt.Errorf("address index disagrees with records (-records +index):\n%s", diff)
+	if !maps.EqualFunc(holders, chains, slices.Equal) {
+		return fmt.Errorf("address index disagrees with records (-records +index):\n%s", cmp.Diff(holders, chains, cmp.AllowUnexported(key{}, u128{})))
 	}
-	if diff := cmp.Diff(groups, a.groups, addrComparer); diff != "" {
-		return fmt.Errorf("sharing groups disagree (-records +index):\n%s", diff)
+	if !maps.EqualFunc(groups, a.groups, maps.Equal) {
+		return fmt.Errorf("sharing groups disagree (-records +index):\n%s", cmp.Diff(groups, a.groups, addrComparer))
 	}
 	gotOrphaned := map[string]bool{}
 	for r := range a.orphaned {
 		gotOrphaned[r.name] = true
 	}
-	if diff := cmp.Diff(orphaned, gotOrphaned); diff != "" {
-		return fmt.Errorf("orphaned set disagrees (-records +index):\n%s", diff)
+	if !maps.Equal(orphaned, gotOrphaned) {
+		return fmt.Errorf("orphaned set disagrees (-records +index):\n%s", cmp.Diff(orphaned, gotOrphaned))
 	}
 	// Runs: sorted, disjoint, maximal, covering exactly the held usable addresses.
 	for fi, spans := range a.sorted {
