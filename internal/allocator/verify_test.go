@@ -3,8 +3,8 @@ package allocator
 import (
 	"fmt"
 	"maps"
-	"slices"
 	"net/netip"
+	"slices"
 
 	"github.com/google/go-cmp/cmp"
 )
