@@ -51,8 +51,12 @@ func (c *Controller) recompute(ctx context.Context, l listers) {
 	svcs := l.svcs()
 	infos, bgp := serviceView(svcs, slices, c.cfg)
 	var nodes []election.NodeInfo
-	for _, n := range l.nodes() {
+	k8sNodes := l.nodes()
+	for _, n := range k8sNodes {
 		nodes = append(nodes, nodeInfo(n))
+	}
+	if c.o.OnNodes != nil {
+		c.o.OnNodes(k8sNodes)
 	}
 	changes := c.table.Recompute(election.View{Nodes: nodes, Services: infos, Members: c.members})
 	c.apply(ctx, l, changes)

@@ -71,6 +71,10 @@ type Options struct {
 	Events EventSink
 	// Metrics may be nil.
 	Metrics *Metrics
+	// OnNodes, if set, receives the Node list once the caches synced (before
+	// the controller waits for the gossip join) and after every change: the
+	// gossip joins through the Nodes' addresses. It must not block.
+	OnNodes func(nodes []*corev1.Node)
 }
 
 // Controller is the node helper's control loop. Create it with New and run it
@@ -177,6 +181,10 @@ func (c *Controller) Run(ctx context.Context) error {
 		if !ok {
 			return fmt.Errorf("failed to sync the %v cache", typ)
 		}
+	}
+	if c.o.OnNodes != nil {
+		nodes, _ := nodeInf.Lister().List(labels.Everything())
+		c.o.OnNodes(nodes)
 	}
 	log.Info("Caches synced; waiting for the first gossip join")
 	select {

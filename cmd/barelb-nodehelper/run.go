@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/component-base/metrics"
+	"k8s.io/klog/v2"
+
+	"github.com/barelb/barelb/nodehelper/announce"
+	"github.com/barelb/barelb/nodehelper/controller"
+	"github.com/barelb/barelb/nodehelper/ifaces"
+	"github.com/barelb/barelb/nodehelper/keys"
+	"github.com/barelb/barelb/nodehelper/membership"
+)
+
+// run wires the parts and runs them until ctx ends or one fails.
+func run(ctx context.Context, o options) error {
+	cfg, err := restConfig(o.kubeconfig)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("failed to create the Kubernetes client: %w", err)
+	}
+
+	var gossipKeys [][]byte
+	keyNS, keyName, _ := strings.Cut(o.keySecret, "/")
+	if o.keySecret != "" {
+		if gossipKeys, err = keys.Load(ctx, client, keyNS, keyName); err != nil {
+			return fmt.Errorf("refusing to start without a gossip key (or --insecure-gossip): %w", err)
+		}
+	}
+
+	reg := metrics.NewKubeRegistry()
+	mm := membership.NewMetrics()
+	reg.MustRegister(mm.Registerables()...)
+	cm := controller.NewMetrics()
+	cm.Register(reg)
+
+	links := ifaces.NewWatcher()
+	peers := newPeerSource(o.gossipPort)
+	members, err := membership.New(membership.Config{
+		NodeName:       o.nodeName,
+		BindAddr:       o.bindAddr,
+		BindPort:       o.gossipPort,
+		Keys:           gossipKeys,
+		Insecure:       o.insecureGossip && len(gossipKeys) == 0,
+		ProbeInterval:  o.probeInterval,
+		ProbeTimeout:   o.probeTimeout,
+		SuspicionMult:  o.suspicionMult,
+		GossipInterval: o.gossipInterval,
+		RejoinInterval: o.rejoinInterval,
+		Peers:          peers.get,
+		Metrics:        mm,
+	}, klog.FromContext(ctx))
+	if err != nil {
+		return err
+	}
+
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	defer broadcaster.Shutdown()
+	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "barelb-nodehelper", Host: o.nodeName})
+
+	cmNS, cmName, _ := strings.Cut(o.configMap, "/")
+	ctrl, err := controller.New(controller.Options{
+		NodeName:        o.nodeName,
+		NodeAddr:        o.bindAddr,
+		ConfigNamespace: cmNS,
+		ConfigName:      cmName,
+		ConfigKey:       o.configKey,
+		Filter:          ifaces.Filter{Allow: o.allow, Deny: o.deny},
+		Client:          client,
+		Members:         members,
+		Links:           links,
+		NewAnnouncer: func(ifi *net.Interface) controller.Announcer {
+			return announce.New(ifi, announce.Options{Refresh: o.gratuitousRefresh})
+		},
+		Events:  eventSink{recorder},
+		Metrics: cm,
+		OnNodes: peers.set,
+	})
+	if err != nil {
+		return err
+	}
+
+	g, ctx := errgroup.WithContext(ctx)
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	g.Go(func() error { return links.Run(ctx) })
+	g.Go(func() error { return ctrl.Run(ctx) })
+	g.Go(func() error { return members.Run(ctx) })
+	if o.keySecret != "" {
+		f := &keys.Follower{Client: client, Namespace: keyNS, Name: keyName, Update: members.UpdateKeys}
+		g.Go(func() error { return f.Run(ctx) })
+	}
+	if o.metricsAddr != "" {
+		g.Go(func() error { return serveMetrics(ctx, o.metricsAddr, reg, ctrl.Ready) })
+	}
+	return g.Wait()
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		c, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("failed to load the in-cluster configuration (or give --kubeconfig): %w", err)
+		}
+		return c, nil
+	}
+	c, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("failed to load kubeconfig %s: %w", kubeconfig, err)
+	}
+	return c, nil
+}
+
+// eventSink adapts a record.EventRecorder to controller.EventSink.
+type eventSink struct{ record.EventRecorder }
+
+// peerSource holds the gossip join targets, the InternalIPs of the Nodes,
+// fed by the controller's Node cache. Until the first feed it blocks the
+// membership's first call, so that no node mistakes the empty list of a cold
+// cache for a cluster of one and claims everything.
+type peerSource struct {
+	port  int
+	once  sync.Once
+	ready chan struct{}
+	mu    sync.Mutex
+	addrs []netip.AddrPort
+}
+
+func newPeerSource(port int) *peerSource {
+	return &peerSource{port: port, ready: make(chan struct{})}
+}
+
+// set replaces the peers with the Nodes' InternalIPs.
+func (p *peerSource) set(nodes []*corev1.Node) {
+	var out []netip.AddrPort
+	for _, n := range nodes {
+		for _, a := range n.Status.Addresses {
+			if a.Type != corev1.NodeInternalIP {
+				continue
+			}
+			if ip, err := netip.ParseAddr(a.Address); err == nil {
+				out = append(out, netip.AddrPortFrom(ip.Unmap(), uint16(p.port)))
+			}
+		}
+	}
+	p.mu.Lock()
+	p.addrs = out
+	p.mu.Unlock()
+	p.once.Do(func() { close(p.ready) })
+}
+
+// get returns the latest peers, waiting for the first feed.
+func (p *peerSource) get(ctx context.Context) []netip.AddrPort {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-p.ready:
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]netip.AddrPort(nil), p.addrs...)
+}
+
+// serveMetrics serves /metrics, /healthz and /readyz until ctx ends.
+func serveMetrics(ctx context.Context, addr string, reg metrics.KubeRegistry, ready func() bool) error {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics.HandlerFor(reg, metrics.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready() {
+			http.Error(w, "not ready: caches not synced or gossip not joined", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("failed to serve metrics on %s: %w", addr, err)
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}
+}
