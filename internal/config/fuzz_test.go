@@ -103,3 +103,22 @@ func checkRange(t *testing.T, r Range) {
 		t.Errorf("range %s does not match its prefix", r)
 	}
 }
+
+// TestAliasExpansionIsBounded feeds a "billion laughs" document whose walk
+// would visit 10^8 entries: it must stop at the visit budget instead.
+func TestAliasExpansionIsBounded(t *testing.T) {
+	const n = 100
+	list := func(first, alias string) string {
+		return first + strings.Repeat(", "+alias, n-1)
+	}
+	values := list("v0", "v1")
+	expr := list("&e {key: a, operator: In, values: ["+values+"]}", "*e")
+	sel := list("&s {match-expressions: ["+expr+"]}", "*s")
+	peer := list("&p {peer-address: 192.0.2.1, peer-asn: 1, my-asn: 2, node-selectors: ["+sel+"]}", "*p")
+	start := time.Now()
+	_, _, err := Parse([]byte("peers: [" + peer + "]"))
+	if err == nil || !strings.Contains(err.Error(), "document too large once YAML aliases are expanded") {
+		t.Errorf("Parse() error = %.200v, want the alias expansion limit", err)
+	}
+	t.Logf("stopped after %v", time.Since(start))
+}

@@ -10,8 +10,14 @@ import (
 )
 
 // aliasBudget bounds how many YAML aliases one parse follows, so that
-// self-referencing anchors and "billion laughs" documents end quickly.
+// self-referencing anchors end quickly.
 const aliasBudget = 10000
+
+// visitBudget bounds how many list elements and mapping entries one parse
+// visits, counting those reached through aliases each time, so that "billion
+// laughs" documents cannot make the work much larger than the input. Real
+// configs have tens to thousands of entries.
+const visitBudget = 1 << 18
 
 // parser walks a YAML node tree, collecting errors and warnings.
 type parser struct {
@@ -20,6 +26,21 @@ type parser struct {
 	// lineOffset is added to node lines; -1 means lines are unknown.
 	lineOffset int
 	aliases    int
+	visits     int
+}
+
+// visit charges n visited entries; it reports false, and an error the first
+// time, once the budget is spent.
+func (p *parser) visit(n *yaml.Node, entries int) bool {
+	if p.visits > visitBudget {
+		return false
+	}
+	p.visits += entries
+	if p.visits > visitBudget {
+		p.error("", n, "", "document too large once YAML aliases are expanded")
+		return false
+	}
+	return true
 }
 
 func (p *parser) line(n *yaml.Node) int {
@@ -79,6 +100,9 @@ func (p *parser) mapping(path string, n *yaml.Node, known ...string) (fields map
 // collect adds the entries of mapping n not yet in fields. explicit is false
 // for merged mappings, whose keys yield to those already present.
 func (p *parser) collect(path string, n *yaml.Node, fields map[string]*yaml.Node, known []string, explicit bool) {
+	if !p.visit(n, len(n.Content)/2) {
+		return
+	}
 	var merges []*yaml.Node
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -157,6 +181,9 @@ func (p *parser) sequence(path string, n *yaml.Node) []*yaml.Node {
 	}
 	if n.Kind != yaml.SequenceNode {
 		p.error(path, n, "", "must be a list")
+		return nil
+	}
+	if !p.visit(n, len(n.Content)) {
 		return nil
 	}
 	out := make([]*yaml.Node, 0, len(n.Content))
