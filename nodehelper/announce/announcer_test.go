@@ -163,6 +163,7 @@ func TestAnnouncerOverFakeConn(t *testing.T) {
 			t.Fatalf("NA (-want +got):\n%s", diff)
 		}
 	}
+	waitFor(t, "the group to be joined", func() bool { return len(l.joiner.history()) == 1 })
 	if diff := cmp.Diff([]string{"join ff02::1:ff00:10"}, l.joiner.history()); diff != "" {
 		t.Errorf("memberships (-want +got):\n%s", diff)
 	}

@@ -1,0 +1,220 @@
+package announce
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Service addresses of the lab.
+var (
+	labVIP4      = netip.MustParseAddr("192.0.2.100")
+	labVIP6      = netip.MustParseAddr("2001:db8::100")
+	labUnowned4  = netip.MustParseAddr("192.0.2.101")
+	labUnowned6  = netip.MustParseAddr("2001:db8::101")
+	noGratuitous = Options{Schedule: []time.Duration{}}
+)
+
+// TestLabResolution proves that B reaches a service address of A only
+// through the Announcer's replies: A's kernel does not answer for it
+// (arp_ignore, lo) and A's eth0 has no IPv4 address. Unowned addresses stay
+// unresolved.
+func TestLabResolution(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name    string
+		vip     netip.Addr
+		unowned netip.Addr
+	}{
+		{name: "IPv4 over ARP", vip: labVIP4, unowned: labUnowned4},
+		{name: "IPv6 over NDP", vip: labVIP6, unowned: labUnowned6},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := newPair(t)
+			p.addService(t, tt.vip)
+			p.addService(t, tt.unowned)
+			p.startEcho(t)
+			a := p.startAnnouncer(t, noGratuitous)
+			a.SetOwned([]netip.Addr{tt.vip})
+			c := p.client(t)
+
+			if !echoWithin(t, c, tt.vip, 5*time.Second) {
+				t.Fatalf("no echo from %s; stats %+v", tt.vip, a.Stats())
+			}
+			if got := p.neigh(t, tt.vip).LLAddr; got != p.macA.String() {
+				t.Errorf("B resolved %s to %q, want %s", tt.vip, got, p.macA)
+			}
+
+			if echoWithin(t, c, tt.unowned, 2*time.Second) {
+				t.Errorf("echo from unowned %s", tt.unowned)
+			}
+			if n := p.neigh(t, tt.unowned); n.LLAddr != "" {
+				t.Errorf("B resolved unowned %s: %+v", tt.unowned, n)
+			}
+			s := a.Stats()
+			fs := s.IPv4
+			if tt.vip.Is6() {
+				fs = s.IPv6
+			}
+			if fs.Replies == 0 || fs.Dropped[NotOwned] == 0 {
+				t.Errorf("stats %+v: want replies and NotOwned drops", fs)
+			}
+		})
+	}
+}
+
+// TestLabNUD keeps B talking to the IPv6 service address long enough for
+// its neighbour entry to go stale and be probed by unicast solicitations to
+// the address itself at A's MAC several times; the entry must never fail.
+func TestLabNUD(t *testing.T) {
+	t.Parallel()
+
+	p := newPair(t)
+	p.addService(t, labVIP6)
+	p.startEcho(t)
+	a := p.startAnnouncer(t, noGratuitous)
+	a.SetOwned([]netip.Addr{labVIP6})
+	c := p.client(t)
+	if !echoWithin(t, c, labVIP6, 5*time.Second) {
+		t.Fatalf("no echo from %s", labVIP6)
+	}
+
+	var states []string
+	lost := 0
+	end := time.Now().Add(12 * time.Second)
+	for time.Now().Before(end) {
+		if !echo(t, c, labVIP6, time.Second) {
+			lost++
+		}
+		n := p.neigh(t, labVIP6)
+		state := strings.Join(n.State, ",")
+		if len(states) == 0 || states[len(states)-1] != state {
+			states = append(states, state)
+		}
+		if state == "FAILED" || state == "INCOMPLETE" || n.LLAddr != p.macA.String() {
+			t.Fatalf("neighbour entry %+v; states so far %v", n, states)
+		}
+		time.Sleep(100 * time.Millisecond) // the client's sending rate, not synchronisation
+	}
+	stats := a.Stats().IPv6
+	t.Logf("neighbour states: %v; lost %d; stats %+v", states, lost, stats)
+	// Past INCOMPLETE, Linux only sends unicast probes (ucast_solicit), to
+	// the cached MAC and the address itself; the PROBE state lasts until our
+	// answer arrives, typically too short to be polled, so a revalidation
+	// shows as DELAY (or PROBE) followed by REACHABLE. UDP gives no upper-layer
+	// confirmation, so each one took an answered unicast solicitation.
+	revalidations := 0
+	for i := 1; i < len(states); i++ {
+		if (states[i-1] == "DELAY" || states[i-1] == "PROBE") && states[i] == "REACHABLE" {
+			revalidations++
+		}
+	}
+	if revalidations < 2 || stats.Replies < uint64(1+revalidations) {
+		t.Errorf("saw %d revalidations and %d replies, want ≥ 2 answered unicast probes: %v", revalidations, stats.Replies, states)
+	}
+	if lost > 0 {
+		t.Errorf("lost %d echoes", lost)
+	}
+}
+
+// TestLabGratuitous points B's entries for the service addresses at another
+// MAC, just updated so that Linux's locktime applies, and expects the
+// announcements of a gained address to move them to A at once.
+func TestLabGratuitous(t *testing.T) {
+	t.Parallel()
+
+	p := newPair(t)
+	a := p.startAnnouncer(t, Options{})
+	for _, vip := range []netip.Addr{labVIP4, labVIP6} {
+		ip(t, "-n", p.b, "neigh", "replace", vip.String(), "lladdr", "02:00:00:00:00:99", "dev", "eth0", "nud", "reachable")
+	}
+	start := time.Now()
+	a.SetOwned([]netip.Addr{labVIP4, labVIP6})
+	moved := map[netip.Addr]time.Duration{}
+	deadline := start.Add(3 * time.Second)
+	for len(moved) < 2 && time.Now().Before(deadline) {
+		for _, vip := range []netip.Addr{labVIP4, labVIP6} {
+			if _, ok := moved[vip]; !ok && p.neigh(t, vip).LLAddr == p.macA.String() {
+				moved[vip] = time.Since(start)
+			}
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
+	t.Logf("entries moved after %v; stats %+v", moved, a.Stats())
+	for _, vip := range []netip.Addr{labVIP4, labVIP6} {
+		d, ok := moved[vip]
+		if !ok {
+			t.Errorf("B's entry for %s never moved to %s: %+v", vip, p.macA, p.neigh(t, vip))
+			continue
+		}
+		// The first announcement is sent at once; the next one only after 0.5 s.
+		if d > 400*time.Millisecond {
+			t.Errorf("B's entry for %s moved after %v, want the first announcement to do it", vip, d)
+		}
+	}
+}
+
+// TestLabManyAddresses owns 10,000 IPv6 addresses, more than one socket's
+// memberships allow, and expects every solicited-node group joined and the
+// last address resolved.
+func TestLabManyAddresses(t *testing.T) {
+	t.Parallel()
+
+	p := newPair(t)
+	addrs := make([]netip.Addr, 10_000)
+	base := netip.MustParseAddr("2001:db8::1:0").As16()
+	for i := range addrs {
+		b := base
+		b[13], b[14], b[15] = byte(i>>16)|b[13], byte(i>>8)|b[14], byte(i)
+		addrs[i] = netip.AddrFrom16(b)
+	}
+	last := addrs[len(addrs)-1]
+	p.addService(t, last)
+	p.startEcho(t)
+	a := p.startAnnouncer(t, Options{Schedule: []time.Duration{0}})
+	start := time.Now()
+	a.SetOwned(addrs)
+	deadline := start.Add(30 * time.Second)
+	for a.Stats().IPv6.Gratuitous < uint64(len(addrs)) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // polling interval
+	}
+	t.Logf("%d addresses announced in %v", a.Stats().IPv6.Gratuitous, time.Since(start))
+	for a.Stats().Groups < len(addrs) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+	t.Logf("%d groups joined in %v", a.Stats().Groups, time.Since(start))
+	out := ip(t, "-n", p.a, "-6", "maddr", "show", "dev", "eth0")
+	joined := 0
+	for _, a := range addrs {
+		if strings.Contains(out, solicitedNode(a).String()+"\n") || strings.Contains(out, solicitedNode(a).String()+" ") {
+			joined++
+		}
+	}
+	if joined != len(addrs) {
+		t.Errorf("%d of %d solicited-node groups on eth0", joined, len(addrs))
+	}
+	c := p.client(t)
+	if !echoWithin(t, c, last, 5*time.Second) {
+		t.Fatalf("no echo from %s", last)
+	}
+	if got := p.neigh(t, last).LLAddr; got != p.macA.String() {
+		t.Errorf("B resolved %s to %q, want %s", last, got, p.macA)
+	}
+	t.Logf("stats %+v", a.Stats().IPv6)
+
+	// Losing them all leaves every group.
+	a.SetOwned(nil)
+	for a.Stats().Groups > 0 && time.Now().Before(deadline.Add(30*time.Second)) {
+		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+	out = ip(t, "-n", p.a, "-6", "maddr", "show", "dev", "eth0")
+	if n := strings.Count(out, "ff02::1:ff"); n > 2 || slices.Contains(strings.Fields(out), solicitedNode(last).String()) {
+		t.Errorf("groups left after losing every address: %d\n%s", n, fmt.Sprint(out))
+	}
+}
