@@ -1,5 +1,3 @@
-// Command barelbctl is the barelb command-line tool: it validates configurations
-// and, through further subcommands, inspects a running installation.
 package main
 
 import "os"

@@ -1,0 +1,2 @@
+// Command barelbctl is barelb's command-line tool, one subcommand per task (validate, version, ...).
+package main
