@@ -218,3 +218,34 @@ func TestLabManyAddresses(t *testing.T) {
 		t.Errorf("groups left after losing every address: %d\n%s", n, fmt.Sprint(out))
 	}
 }
+
+// TestLabNoIPv6OnInterface takes IPv6 away from A's eth0 (an MTU below
+// 1280 removes its inet6 device), so memberships are refused, and expects
+// the announcer to fall back to all-multicast and still answer B's
+// solicitations.
+func TestLabNoIPv6OnInterface(t *testing.T) {
+	t.Parallel()
+
+	p := newPair(t)
+	ip(t, "-n", p.a, "link", "set", "eth0", "mtu", "1200")
+	a := p.startAnnouncer(t, noGratuitous)
+	a.SetOwned([]netip.Addr{labVIP6})
+	deadline := time.Now().Add(5 * time.Second)
+	// A packet socket's all-multicast shows as the count in `ip -d`, not as
+	// the ALLMULTI flag.
+	for !strings.Contains(ip(t, "-d", "-n", p.a, "link", "show", "eth0"), "allmulti 1") {
+		if time.Now().After(deadline) {
+			t.Fatalf("eth0 never became all-multicast: %s", ip(t, "-d", "-n", p.a, "link", "show", "eth0"))
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+	// B resolves the address (the datagram itself is dropped by A's
+	// kernel, which has no IPv6 on eth0).
+	c := p.client(t)
+	for time.Now().Before(deadline) && p.neigh(t, labVIP6).LLAddr != p.macA.String() {
+		echo(t, c, labVIP6, 100*time.Millisecond)
+	}
+	if got := p.neigh(t, labVIP6).LLAddr; got != p.macA.String() {
+		t.Errorf("B resolved %s to %q, want %s; stats %+v", labVIP6, got, p.macA, a.Stats().IPv6)
+	}
+}

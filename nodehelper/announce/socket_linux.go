@@ -160,7 +160,10 @@ func (m *memberships) join(group netip.Addr) error {
 		case (errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ENOMEM)) && m.counts[i] > 0:
 			// This socket's option memory is spent: use the next one.
 			m.counts[i] = groupsPerSocket
-		case errors.Is(err, unix.ENODEV):
+		case errors.Is(err, unix.ENODEV), errors.Is(err, unix.EINVAL):
+			// The interface has no IPv6 (disabled, or an MTU below 1280):
+			// there is no inet6 device to join on. The group itself is
+			// always a valid multicast address.
 			return m.startFallback(err)
 		default:
 			return fmt.Errorf("failed to join %s: %w", group, err)
