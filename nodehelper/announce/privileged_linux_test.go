@@ -2,11 +2,16 @@ package announce
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mdlayher/ethernet"
+	"github.com/mdlayher/ndp"
+	"github.com/mdlayher/packet"
 )
 
 // Service addresses of the lab.
@@ -247,5 +252,65 @@ func TestLabNoIPv6OnInterface(t *testing.T) {
 	}
 	if got := p.neigh(t, labVIP6).LLAddr; got != p.macA.String() {
 		t.Errorf("B resolved %s to %q, want %s; stats %+v", labVIP6, got, p.macA, a.Stats().IPv6)
+	}
+}
+
+// TestLabAnnouncementForms sends each announcement form alone to a client
+// whose entry was just updated, so Linux's 1 s ARP locktime applies, and
+// checks which forms move it: the two ARP forms and the NA with Override=1
+// must; the broadcast-target ARP reply and an NA with Override=0, the
+// forms this package avoids, must not.
+func TestLabAnnouncementForms(t *testing.T) {
+	t.Parallel()
+
+	p := newPair(t)
+	var c *packet.Conn
+	inNS(t, p.a, func() {
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, err = packet.Listen(ifi, packet.Raw, 0x0806, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Cleanup(func() { _ = c.Close() })
+
+	garp := GratuitousARP(p.macA, labVIP4)
+	broadcastTarget := slices.Clone(garp[1])
+	copy(broadcastTarget[32:38], ethernet.Broadcast)
+	noOverride := marshalNA(allNodesMAC, p.macA, labVIP6, allNodes, &ndp.NeighborAdvertisement{
+		TargetAddress: labVIP6,
+		Options:       []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: p.macA}},
+	})
+	tests := []struct {
+		name  string
+		frame []byte
+		vip   netip.Addr
+		moves bool
+	}{
+		{name: "ARP request announcement", frame: garp[0], vip: labVIP4, moves: true},
+		{name: "ARP reply with target MAC = sender MAC", frame: garp[1], vip: labVIP4, moves: true},
+		{name: "ARP reply with broadcast target MAC", frame: broadcastTarget, vip: labVIP4},
+		{name: "unsolicited NA with Override=1", frame: UnsolicitedNA(p.macA, labVIP6), vip: labVIP6, moves: true},
+		{name: "unsolicited NA with Override=0", frame: noOverride, vip: labVIP6},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ip(t, "-n", p.b, "neigh", "replace", tt.vip.String(), "lladdr", "02:00:00:00:00:99", "dev", "eth0", "nud", "reachable")
+			if _, err := c.WriteTo(tt.frame, &packet.Addr{HardwareAddr: ethernet.Broadcast}); err != nil {
+				t.Fatal(err)
+			}
+			// Wait well within the locktime for the entry to move.
+			deadline := time.Now().Add(300 * time.Millisecond)
+			moved := false
+			for !moved && time.Now().Before(deadline) {
+				moved = p.neigh(t, tt.vip).LLAddr == p.macA.String()
+				time.Sleep(5 * time.Millisecond) // polling interval
+			}
+			if moved != tt.moves {
+				t.Errorf("entry moved = %v, want %v: %+v", moved, tt.moves, p.neigh(t, tt.vip))
+			}
+		})
 	}
 }
