@@ -138,7 +138,7 @@ func failoverTrial(t *testing.T, c *labcluster.Cluster, addr netip.Addr) time.Du
 	if err := c.Lab.Node(owner).SetLinkUp(ctx, true); err != nil {
 		t.Fatal(err)
 	}
-	_ = c.Proc("helper-"+owner).Wait(ctx)
+	_ = c.Proc("helper-" + owner).Wait(ctx)
 	if _, err := c.StartHelper(owner); err != nil {
 		t.Fatal(err)
 	}
