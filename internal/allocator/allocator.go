@@ -145,7 +145,7 @@ func (a *Allocator) restore(c Claim) []error {
 	if a.services[svc] != nil {
 		return []error{fail(netip.Addr{}, refuse(ReasonInvalidRequest, "%s is claimed twice", svc))}
 	}
-	r := &record{name: svc, share: shareOf(c.Request), ports: slices.Clone(c.Request.Ports)}
+	r := &record{name: svc, share: shareOf(c.Request)}
 	r.flags = requestFlags(c.Request.Families, c.Request.FamilyPolicy)
 	var errs []error
 	for _, addr := range c.Addresses {
@@ -159,7 +159,7 @@ func (a *Allocator) restore(c Claim) []error {
 			errs = append(errs, fail(addr, refuse(ReasonInvalidRequest, "%s already holds %s, and a service holds at most one address per family", svc, r.held(f).addr(f))))
 			continue
 		}
-		if e := a.check(f, u, svc, r.share, r.ports); e != nil {
+		if e := a.check(f, u, svc, r.share); e != nil {
 			errs = append(errs, fail(addr, e))
 			continue
 		}

@@ -21,23 +21,27 @@ func (f Family) String() string {
 // norm is a validated request: the families the service uses, in its order,
 // and the requested address of each family (invalid when none).
 type norm struct {
-	fams   []Family
+	fams   [2]Family
+	nf     int
 	want   [2]netip.Addr
 	policy FamilyPolicy
 }
 
+// families returns the families the service uses, in its order.
+func (n *norm) families() []Family { return n.fams[:n.nf] }
+
 func normalize(req Request) (norm, *RefusalError) {
-	n := norm{fams: req.Families, policy: req.FamilyPolicy}
+	n := norm{fams: [2]Family{IPv4}, nf: 1, policy: req.FamilyPolicy}
 	if req.Service == "" {
 		return n, refuse(ReasonInvalidRequest, "the request names no service")
 	}
-	if len(n.fams) == 0 {
-		n.fams = []Family{IPv4}
+	if len(req.Families) > 2 {
+		return n, refuse(ReasonInvalidRequest, "%s lists %d IP families; at most two are possible", req.Service, len(req.Families))
 	}
-	if len(n.fams) > 2 {
-		return n, refuse(ReasonInvalidRequest, "%s lists %d IP families; at most two are possible", req.Service, len(n.fams))
+	if len(req.Families) > 0 {
+		n.nf = copy(n.fams[:], req.Families)
 	}
-	for i, f := range n.fams {
+	for i, f := range n.families() {
 		if f != IPv4 && f != IPv6 {
 			return n, refuse(ReasonInvalidRequest, "%s lists the unknown IP family %d", req.Service, int(f))
 		}
@@ -47,10 +51,10 @@ func normalize(req Request) (norm, *RefusalError) {
 	}
 	switch n.policy {
 	case SingleStack:
-		n.fams = n.fams[:1]
+		n.nf = 1
 	case PreferDualStack:
 	case RequireDualStack:
-		if len(n.fams) != 2 {
+		if n.nf != 2 {
 			return n, refuse(ReasonInvalidRequest, "%s requires dual-stack but lists only %s", req.Service, n.fams[0])
 		}
 	default:
@@ -61,7 +65,7 @@ func normalize(req Request) (norm, *RefusalError) {
 			return n, refuse(ReasonInvalidRequest, "%q is not an IP address", addr.String())
 		}
 		f := familyOf(addr)
-		if !slices.Contains(n.fams, f) {
+		if !slices.Contains(n.families(), f) {
 			return n, refuse(ReasonInvalidRequest, "%s is an %s address, but %s uses only %s", addr, f, req.Service, n.fams[0])
 		}
 		if prev := n.want[famIdx(f)]; prev.IsValid() {
@@ -104,17 +108,18 @@ func (a *Allocator) satisfied(r *record, req Request, n norm) bool {
 		// changed (say from SingleStack), also every family the pool can
 		// give now; a config edit alone never grows an assignment.
 		for _, f := range families {
-			if r.has(f) && !slices.Contains(n.fams, f) {
+			if r.has(f) && !slices.Contains(n.families(), f) {
 				return false
 			}
 		}
 		if r.flags&(has4|has6) == 0 {
 			return false
 		}
-		if p := a.heldPool(r); p != nil && r.flags&requestBits != requestFlags(n.fams, n.policy) {
-			for _, f := range n.fams {
+		if p := a.heldPool(r); p != nil && r.flags&requestBits != requestFlags(n.families(), n.policy) {
+			sh := shareOf(req)
+			for _, f := range n.families() {
 				if !r.has(f) && p.hasFamily(f) {
-					if _, ok := a.lowestAvailable(p, f, r.name, shareOf(req), req.Ports); ok {
+					if _, ok := a.lowestAvailable(p, f, r.name, sh); ok {
 						return false
 					}
 				}
@@ -139,7 +144,7 @@ func (a *Allocator) satisfied(r *record, req Request, n norm) bool {
 				return false
 			}
 		}
-		if a.check(f, u, r.name, sh, req.Ports) != nil {
+		if a.check(f, u, r.name, sh) != nil {
 			return false
 		}
 	}
@@ -160,13 +165,13 @@ func (a *Allocator) update(r *record, req Request, n norm) {
 		r.pool = req.Pool
 	}
 	sh := shareOf(req)
-	flags := r.flags&^requestBits | requestFlags(n.fams, n.policy)
-	if sameShare(sh, r.share) && slices.Equal(req.Ports, r.ports) {
+	flags := r.flags&^requestBits | requestFlags(n.families(), n.policy)
+	if sameShare(sh, r.share) {
 		r.flags = flags
 		return
 	}
 	a.remove(r)
-	r.share, r.ports, r.flags = sh, slices.Clone(req.Ports), flags
+	r.share, r.flags = sh, flags
 	a.insert(r)
 }
 
@@ -182,7 +187,7 @@ func (a *Allocator) plan(req Request, n norm, old *record) (*record, *RefusalErr
 			return nil, refuse(ReasonUnknownPool, "pool %q does not exist", req.Pool)
 		}
 	}
-	for _, f := range n.fams {
+	for _, f := range n.families() {
 		w := n.want[famIdx(f)]
 		if !w.IsValid() {
 			continue
@@ -201,7 +206,7 @@ func (a *Allocator) plan(req Request, n norm, old *record) (*record, *RefusalErr
 				n.want[famIdx(other(f))], w, byAddr.name, s.pool.name)
 		}
 		byAddr = s.pool
-		if e := a.check(f, u, svc, sh, req.Ports); e != nil {
+		if e := a.check(f, u, svc, sh); e != nil {
 			return nil, e
 		}
 	}
@@ -234,10 +239,11 @@ func (a *Allocator) plan(req Request, n norm, old *record) (*record, *RefusalErr
 
 	var exhausted []string
 	for _, c := range cands {
-		need := needed(c, n)
-		if need == nil {
+		needs, nn := needed(c, &n)
+		if nn == 0 {
 			continue
 		}
+		need := needs[:nn]
 		var got [2]u128
 		var missing Family
 		for _, f := range need {
@@ -248,12 +254,12 @@ func (a *Allocator) plan(req Request, n norm, old *record) (*record, *RefusalErr
 			}
 			if old != nil && old.has(f) {
 				u := old.held(f)
-				if s := a.spanOf(f, u); s != nil && s.pool == c && a.check(f, u, svc, sh, req.Ports) == nil {
+				if s := a.spanOf(f, u); s != nil && s.pool == c && a.check(f, u, svc, sh) == nil {
 					got[fi] = u
 					continue
 				}
 			}
-			u, ok := a.lowestAvailable(c, f, svc, sh, req.Ports)
+			u, ok := a.lowestAvailable(c, f, svc, sh)
 			if !ok {
 				missing = f
 				break
@@ -268,7 +274,7 @@ func (a *Allocator) plan(req Request, n norm, old *record) (*record, *RefusalErr
 			}
 			continue
 		}
-		r := &record{name: svc, pool: c.name, share: sh, ports: slices.Clone(req.Ports), flags: requestFlags(n.fams, n.policy)}
+		r := &record{name: svc, pool: c.name, share: sh, flags: requestFlags(n.families(), n.policy)}
 		for _, f := range need {
 			r.set(f, got[famIdx(f)])
 		}
@@ -284,36 +290,36 @@ func (a *Allocator) plan(req Request, n norm, old *record) (*record, *RefusalErr
 }
 
 // needed returns the families req needs from pool c, in the service's order,
-// or nil when c lacks one it must have.
-func needed(c *poolState, n norm) []Family {
+// and their number: 0 when c lacks one it must have.
+func needed(c *poolState, n *norm) (need [2]Family, nn int) {
 	switch n.policy {
 	case SingleStack:
 		if !c.hasFamily(n.fams[0]) {
-			return nil
+			return need, 0
 		}
-		return n.fams[:1]
+		return n.fams, 1
 	case RequireDualStack:
 		if !c.hasFamily(IPv4) || !c.hasFamily(IPv6) {
-			return nil
+			return need, 0
 		}
-		return n.fams
+		return n.fams, 2
 	}
-	var need []Family
-	for _, f := range n.fams {
+	for _, f := range n.families() {
 		if c.hasFamily(f) {
-			need = append(need, f)
+			need[nn] = f
+			nn++
 		} else if n.want[famIdx(f)].IsValid() {
-			return nil
+			return need, 0
 		}
 	}
-	return need
+	return need, nn
 }
 
 // describe names the addresses req lacks in pool c (any pool when c is nil).
 func describe(n norm, c *poolState) string {
 	switch {
 	case n.policy == RequireDualStack && c != nil:
-		for _, f := range n.fams {
+		for _, f := range n.families() {
 			if !c.hasFamily(f) {
 				return f.String() + " addresses"
 			}
@@ -321,7 +327,7 @@ func describe(n norm, c *poolState) string {
 		return "addresses"
 	case n.policy == RequireDualStack:
 		return "both IPv4 and IPv6 addresses"
-	case len(n.fams) == 2:
+	case n.nf == 2:
 		return "IPv4 or IPv6 addresses"
 	}
 	return n.fams[0].String() + " addresses"
@@ -332,7 +338,7 @@ func describe(n norm, c *poolState) string {
 // already held by services this one may share it with, as MetalLB v0.12 does.
 // A free address is found in O(log n); shared ones are looked up through the
 // sharing key's addresses.
-func (a *Allocator) lowestAvailable(c *poolState, f Family, svc string, sh *share, ports []Port) (u128, bool) {
+func (a *Allocator) lowestAvailable(c *poolState, f Family, svc string, sh *share) (u128, bool) {
 	bestIdx := -1
 	var best u128
 	for i, s := range c.spans[famIdx(f)] {
@@ -356,7 +362,7 @@ func (a *Allocator) lowestAvailable(c *poolState, f Family, svc string, sh *shar
 		if bestIdx >= 0 && (s.idx > bestIdx || s.idx == bestIdx && !u.less(best)) {
 			continue
 		}
-		if a.check(f, u, svc, sh, ports) == nil {
+		if a.check(f, u, svc, sh) == nil {
 			best, bestIdx = u, s.idx
 		}
 	}

@@ -5,29 +5,32 @@ import (
 	"slices"
 )
 
-// share holds what decides whether a service may share an address; nil in a
-// record means the service never shares.
+// share holds what decides whether a service may share an address, and the
+// links to the next holders of its addresses; nil in a record means the
+// service never shares, so it is the only holder of its addresses.
 type share struct {
 	key      string
 	local    bool
 	selector string
+	ports    []Port
+	next     [2]*record // per family index, oldest holder first
 }
 
+// shareOf returns the sharing attributes of req, or nil if it never shares.
+// Ports matter only between services that share, so they are kept here.
 func shareOf(req Request) *share {
 	if req.SharingKey == "" {
 		return nil
 	}
-	return &share{key: req.SharingKey, local: req.TrafficPolicyLocal, selector: req.Selector}
+	return &share{key: req.SharingKey, local: req.TrafficPolicyLocal, selector: req.Selector, ports: slices.Clone(req.Ports)}
 }
 
 // record is the one allocation record of a service. Services holding the
-// same address are chained through next, oldest first.
+// same address are chained through share.next.
 type record struct {
 	name  string
 	pool  string // the pool it was allocated from (or requested, when restored)
 	share *share
-	ports []Port
-	next  [2]*record // per family index
 	a6    u128
 	a4    uint32
 	flags uint8
@@ -107,6 +110,14 @@ func (a *Allocator) assignment(r *record) Assignment {
 	if p := a.heldPool(r); p != nil {
 		as.Pool = p.name
 	}
+	n := 0
+	if r.has(IPv4) {
+		n++
+	}
+	if r.has(IPv6) {
+		n++
+	}
+	as.Addresses = make([]netip.Addr, 0, n)
 	for _, f := range familyOrder(r.flags&v6First != 0) {
 		if r.has(f) {
 			as.Addresses = append(as.Addresses, r.held(f).addr(f))
@@ -119,7 +130,22 @@ func sameShare(a, b *share) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return *a == *b
+	return a.key == b.key && a.local == b.local && a.selector == b.selector && slices.Equal(a.ports, b.ports)
+}
+
+// next returns the holder after r of its address of family index fi.
+func (r *record) next(fi int) *record {
+	if r.share == nil {
+		return nil
+	}
+	return r.share.next[fi]
+}
+
+// setNext links n after r; only sharing services have followers.
+func (r *record) setNext(fi int, n *record) {
+	if r.share != nil {
+		r.share.next[fi] = n
+	}
 }
 
 // holders returns the first service holding u of family f, or nil.
@@ -163,7 +189,7 @@ func (a *Allocator) insert(r *record) {
 		}
 		u := r.held(f)
 		fi := famIdx(f)
-		r.next[fi] = nil
+		r.setNext(fi, nil)
 		head := a.holders(f, u)
 		if head == nil {
 			a.setHead(f, u, r)
@@ -172,10 +198,10 @@ func (a *Allocator) insert(r *record) {
 			}
 		} else {
 			t := head
-			for t.next[fi] != nil {
-				t = t.next[fi]
+			for t.next(fi) != nil {
+				t = t.next(fi)
 			}
-			t.next[fi] = r
+			t.setNext(fi, r)
 		}
 		if a.spanOf(f, u) == nil {
 			orphan = true
@@ -206,21 +232,21 @@ func (a *Allocator) remove(r *record) {
 		fi := famIdx(f)
 		head := a.holders(f, u)
 		if head == r {
-			a.setHead(f, u, r.next[fi])
-			if r.next[fi] == nil {
+			a.setHead(f, u, r.next(fi))
+			if r.next(fi) == nil {
 				if s := a.spanOf(f, u); s != nil {
 					s.remove(u)
 				}
 			}
 		} else {
-			for t := head; t != nil; t = t.next[fi] {
-				if t.next[fi] == r {
-					t.next[fi] = r.next[fi]
+			for t := head; t != nil; t = t.next(fi) {
+				if t.next(fi) == r {
+					t.setNext(fi, r.next(fi))
 					break
 				}
 			}
 		}
-		r.next[fi] = nil
+		r.setNext(fi, nil)
 		if r.share != nil {
 			g := a.groups[r.share.key]
 			ad := u.addr(f)
@@ -234,24 +260,24 @@ func (a *Allocator) remove(r *record) {
 	}
 }
 
-// check returns a refusal if svc, with sh and ports, cannot hold u of family
-// f next to its current holders; svc itself is ignored.
-func (a *Allocator) check(f Family, u u128, svc string, sh *share, ports []Port) *RefusalError {
+// check returns a refusal if svc, sharing as sh, cannot hold u of family f
+// next to its current holders; svc itself is ignored.
+func (a *Allocator) check(f Family, u u128, svc string, sh *share) *RefusalError {
 	fi := famIdx(f)
-	for h := a.holders(f, u); h != nil; h = h.next[fi] {
+	for h := a.holders(f, u); h != nil; h = h.next(fi) {
 		if h.name == svc {
 			continue
 		}
-		if err := sharable(u.addr(f), h, sh, ports); err != nil {
+		if err := sharable(u.addr(f), h, sh); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// sharable returns a refusal if a service with sh and ports cannot share
-// addr with holder h.
-func sharable(addr netip.Addr, h *record, sh *share, ports []Port) *RefusalError {
+// sharable returns a refusal if a service sharing as sh cannot share addr
+// with holder h.
+func sharable(addr netip.Addr, h *record, sh *share) *RefusalError {
 	switch {
 	case h.share == nil || sh == nil:
 		return refuse(ReasonAddressInUse, "%s is held by %s", addr, h.name)
@@ -262,8 +288,8 @@ func sharable(addr netip.Addr, h *record, sh *share, ports []Port) *RefusalError
 	case sh.local && h.share.selector != sh.selector:
 		return refuse(ReasonAddressInUse, "%s is held by %s: services with externalTrafficPolicy Local share an address only with identical selectors", addr, h.name)
 	}
-	for _, p := range ports {
-		if slices.Contains(h.ports, p) {
+	for _, p := range sh.ports {
+		if slices.Contains(h.share.ports, p) {
 			return refuse(ReasonPortConflict, "port %s/%d already used on %s by %s", p.Protocol, p.Port, addr, h.name)
 		}
 	}

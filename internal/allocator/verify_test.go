@@ -47,13 +47,13 @@ func (a *Allocator) verify() error {
 	// Chains.
 	chains := map[key][]string{}
 	for u, h := range a.held4 {
-		for ; h != nil; h = h.next[0] {
+		for ; h != nil; h = h.next(0) {
 			k := key{IPv4, u128{lo: uint64(u)}}
 			chains[k] = append(chains[k], h.name)
 		}
 	}
 	for u, h := range a.held6 {
-		for ; h != nil; h = h.next[1] {
+		for ; h != nil; h = h.next(1) {
 			k := key{IPv6, u}
 			chains[k] = append(chains[k], h.name)
 		}
