@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -17,12 +18,17 @@ import (
 // Options tunes an Announcer. The zero value is ready to use.
 type Options struct {
 	// Schedule lists when gratuitous announcements of a gained address are
-	// sent, as offsets from the moment it is gained. Nil means
+	// sent, as offsets from the moment it is gained (in any order). Nil means
 	// DefaultSchedule(); an empty, non-nil slice sends none.
 	Schedule []time.Duration
 	// Refresh, when positive, re-announces every owned address at this
 	// interval, for switches and clients that forget.
 	Refresh time.Duration
+	// Announced, if set, is called right after the first announcement of
+	// addresses gained together was sent, with those of them still owned
+	// (for example to observe failover time). It is called from Run's
+	// goroutine, never concurrently with itself, and must not block.
+	Announced func(addrs []netip.Addr)
 }
 
 // DefaultSchedule returns the default offsets of gratuitous announcements:
@@ -59,6 +65,8 @@ func New(ifi *net.Interface, opts Options) *Announcer {
 	if opts.Schedule == nil {
 		opts.Schedule = DefaultSchedule()
 	}
+	opts.Schedule = slices.Clone(opts.Schedule)
+	slices.Sort(opts.Schedule)
 	a := &Announcer{ifi: ifi, opts: opts, changed: make(chan struct{}, 1)}
 	a.owned.Store(&ownedSet{})
 	return a
@@ -137,8 +145,8 @@ func (a *Announcer) serve(ctx context.Context, l *link) error {
 	ctx = klog.NewContext(ctx, log)
 
 	errs := make(chan error, 2)
-	go func() { errs <- a.respond(ctx, l.arp, &a.v4, ReplyARP) }()
-	go func() { errs <- a.respond(ctx, l.ndp, &a.v6, ReplyNDP) }()
+	go func() { errs <- a.respond(ctx, "ARP", l.arp, &a.v4, ReplyARP) }()
+	go func() { errs <- a.respond(ctx, "NDP", l.ndp, &a.v6, ReplyNDP) }()
 
 	err := a.control(ctx, l)
 	cancel()
@@ -151,10 +159,10 @@ type replyFunc func(frame []byte, mac net.HardwareAddr, owns func(netip.Addr) bo
 
 // respond answers the frames read from p until ctx ends. Blocking reads are
 // cancelled by a past read deadline.
-func (a *Announcer) respond(ctx context.Context, p port, c *counters, reply replyFunc) error {
+func (a *Announcer) respond(ctx context.Context, proto string, p port, c *counters, reply replyFunc) error {
 	stop := context.AfterFunc(ctx, func() { _ = p.conn.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
-	log := klog.FromContext(ctx)
+	log := klog.FromContext(ctx).WithValues("protocol", proto)
 
 	buf := make([]byte, 9216) // a jumbo frame
 	for {
@@ -168,7 +176,7 @@ func (a *Announcer) respond(ctx context.Context, p port, c *counters, reply repl
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("failed to read: %w", err)
+			return fmt.Errorf("failed to read %s frames: %w", proto, err)
 		}
 		c.received.Add(1)
 		out, why := reply(buf[:n], a.ifi.HardwareAddr, a.owns)

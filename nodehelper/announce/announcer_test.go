@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -133,7 +134,11 @@ func TestAnnouncerOverFakeConn(t *testing.T) {
 	t.Parallel()
 
 	l := newFakeLink(t)
-	a := New(&net.Interface{Name: "fake0", HardwareAddr: ourMAC}, Options{Schedule: []time.Duration{0, 20 * time.Millisecond}})
+	announced := make(chan []netip.Addr, 10)
+	a := New(&net.Interface{Name: "fake0", HardwareAddr: ourMAC}, Options{
+		Schedule:  []time.Duration{20 * time.Millisecond, 0},
+		Announced: func(addrs []netip.Addr) { announced <- addrs },
+	})
 	serveFake(t, a, l)
 
 	a.SetOwned([]netip.Addr{vip4, vip6})
@@ -149,6 +154,15 @@ func TestAnnouncerOverFakeConn(t *testing.T) {
 		if diff := cmp.Diff(wire(t, naAllNodes), read(t, l.ndpPeer, 5*time.Second)); diff != "" {
 			t.Fatalf("unsolicited NA %d (-want +got):\n%s", i, diff)
 		}
+	}
+
+	got := <-announced
+	slices.SortFunc(got, netip.Addr.Compare)
+	if diff := cmp.Diff([]netip.Addr{vip4, vip6}, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+		t.Errorf("Announced (-want +got):\n%s", diff)
+	}
+	if len(announced) != 0 {
+		t.Errorf("Announced called again: %v", <-announced)
 	}
 
 	// Requests for owned addresses are answered.

@@ -121,7 +121,10 @@ func (a *Announcer) control(ctx context.Context, l *link) error {
 		kept := bursts[:0]
 		for _, b := range bursts {
 			for b.step < len(a.opts.Schedule) && !b.start.Add(a.opts.Schedule[b.step]).After(now) {
-				a.announce(ctx, l, b.addrs)
+				sent := a.announce(ctx, l, b.addrs)
+				if b.step == 0 && a.opts.Announced != nil && len(sent) > 0 {
+					a.opts.Announced(sent)
+				}
 				b.step++
 			}
 			if b.step == len(a.opts.Schedule) {
@@ -206,14 +209,17 @@ func (a *Announcer) control(ctx context.Context, l *link) error {
 
 // announce sends the gratuitous frames for each address that is still owned
 // in the generation it was scheduled for: a lost address is not announced,
-// and one lost and regained is announced by its newer burst.
-func (a *Announcer) announce(ctx context.Context, l *link, addrs []ownedAddr) {
+// and one lost and regained is announced by its newer burst. It returns the
+// addresses announced.
+func (a *Announcer) announce(ctx context.Context, l *link, addrs []ownedAddr) []netip.Addr {
 	log := klog.FromContext(ctx)
 	mac := a.ifi.HardwareAddr
+	var sent []netip.Addr
 	for _, o := range addrs {
 		if gen, ok := (*a.owned.Load())[o.addr]; !ok || gen != o.gen {
 			continue
 		}
+		sent = append(sent, o.addr)
 		if o.addr.Is4() {
 			for _, f := range GratuitousARP(mac, o.addr) {
 				a.send(log, l.arp, &a.v4, f)
@@ -222,6 +228,7 @@ func (a *Announcer) announce(ctx context.Context, l *link, addrs []ownedAddr) {
 		}
 		a.send(log, l.ndp, &a.v6, UnsolicitedNA(mac, o.addr))
 	}
+	return sent
 }
 
 // send writes one gratuitous frame and counts it.
