@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/klog/v2"
 
@@ -171,12 +172,28 @@ func (c *Controller) recordGained(gained []election.GroupKey, chosen map[netip.A
 				continue
 			}
 			if len(parts) == 0 {
-				c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonNoInterface, "node %s owns %s but has no interface to announce it on", c.o.NodeName, addrsString(g.Addresses))
+				msg := fmt.Sprintf("node %s owns %s but has no interface to announce it on", c.o.NodeName, addrsString(g.Addresses))
+				c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonNoInterface, "%s", msg)
+				c.setCondition(s, condition{status: metav1.ConditionFalse, reason: ConditionReasonNoInterface, message: msg})
 				continue
 			}
-			c.o.Events.Eventf(s, corev1.EventTypeNormal, ReasonNodeAssigned, "announcing %s from node %s", strings.Join(parts, ", "), c.o.NodeName)
+			msg := fmt.Sprintf("announcing %s from node %s", strings.Join(parts, ", "), c.o.NodeName)
+			c.o.Events.Eventf(s, corev1.EventTypeNormal, ReasonNodeAssigned, "%s", msg)
+			c.setCondition(s, condition{status: metav1.ConditionTrue, reason: ConditionReasonAnnounced, message: msg})
 		}
 	}
+}
+
+// setCondition asks for s's ConditionAnnounced to become cond, unless it
+// already is.
+func (c *Controller) setCondition(s *corev1.Service, cond condition) {
+	if c.status == nil {
+		return
+	}
+	if cur, ok := conditionFor(s); ok && cur.Status == cond.status && cur.Reason == cond.reason && cur.Message == cond.message {
+		return
+	}
+	c.status.set(s.Namespace+"/"+s.Name, cond)
 }
 
 // hasOwnerless reports whether any group has no owner.
@@ -209,6 +226,7 @@ func (c *Controller) reportOwnerless(svcs map[string]*corev1.Service) {
 		for _, key := range g.Services {
 			if s := svcs[key]; s != nil {
 				c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonNotAnnounced, "%s", msg)
+				c.setCondition(s, condition{status: metav1.ConditionFalse, reason: ConditionReasonNoEligibleNode, message: msg})
 			}
 		}
 	}

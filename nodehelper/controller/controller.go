@@ -89,6 +89,7 @@ type Controller struct {
 	cfgVersion string
 	announcers map[string]*runningAnnouncer
 	reported   map[election.GroupKey]string
+	status     *statusWriter
 	bgpWarned  map[string]bool
 	// memberChangeAt is when the last membership change was noticed, for the
 	// failover-time histogram.
@@ -195,6 +196,17 @@ func (c *Controller) Run(ctx context.Context) error {
 	log.Info("Joined the gossip; electing")
 	c.ready.Store(true)
 	defer c.ready.Store(false)
+	c.status = newStatusWriter(c.o.Client)
+	statusDone := make(chan struct{})
+	statusCtx, stopStatus := context.WithCancel(ctx)
+	go func() {
+		defer close(statusDone)
+		c.status.run(statusCtx)
+	}()
+	defer func() {
+		stopStatus()
+		<-statusDone
+	}()
 
 	l := listers{
 		svcs: func() []*corev1.Service {
