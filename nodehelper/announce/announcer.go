@@ -120,8 +120,8 @@ type link struct {
 	close    func() error
 }
 
-// port is a packet connection and the address its writes go to. For a packet
-// socket the frame carries its own destination and to is a placeholder; a
+// port is a packet connection and the address its writes go to. A packet
+// socket sends each frame to the destination it carries and ignores to; a
 // test's fake connection sends to its peer.
 type port struct {
 	conn conn

@@ -7,6 +7,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+	"time"
 
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/packet"
@@ -38,12 +42,17 @@ func openLink(ifi *net.Interface) (*link, error) {
 		where:    make(map[netip.Addr]int),
 		allMulti: func() error { return setAllMulti(ndpConn, ifi.Index) },
 	}
-	// A packet socket sends the frame as written: the address only fills in
-	// sockaddr_ll and is not used for the Ethernet header.
-	to := &packet.Addr{HardwareAddr: ethernet.Broadcast}
+	arpFrames, err := newFrameConn(arpConn)
+	if err != nil {
+		return nil, errors.Join(err, arpConn.Close(), ndpConn.Close())
+	}
+	ndpFrames, err := newFrameConn(ndpConn)
+	if err != nil {
+		return nil, errors.Join(err, arpConn.Close(), ndpConn.Close())
+	}
 	return &link{
-		arp:    port{conn: arpConn, to: to},
-		ndp:    port{conn: ndpConn, to: to},
+		arp:    port{conn: arpFrames},
+		ndp:    port{conn: ndpFrames},
 		groups: groups,
 		close: func() error {
 			return errors.Join(groups.close(), arpConn.Close(), ndpConn.Close())
@@ -210,3 +219,76 @@ func setMembership(fd, opt, ifindex int, group netip.Addr) error {
 	mreq := unix.IPv6Mreq{Multiaddr: group.As16(), Interface: uint32(ifindex)}
 	return unix.SetsockoptIPv6Mreq(fd, unix.IPPROTO_IPV6, opt, &mreq)
 }
+
+// frameConn reads and writes whole frames on a bound packet socket with
+// read(2) and write(2): without a sockaddr_ll to convert, a frame costs no
+// allocation (ReadFrom and WriteTo of packet.Conn allocate addresses), and
+// a raw socket sends the frame as written on the interface it is bound to.
+// One goroutine may read while others write.
+type frameConn struct {
+	c  *packet.Conn
+	rc syscall.RawConn
+
+	// Read state, owned by the one reading goroutine.
+	rbuf   []byte
+	rn     int
+	rerr   error
+	readFn func(fd uintptr) bool
+
+	wmu     sync.Mutex // guards the write state
+	wbuf    []byte
+	werr    error
+	writeFn func(fd uintptr) bool
+}
+
+// newFrameConn wraps c.
+func newFrameConn(c *packet.Conn) (*frameConn, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("failed to get raw connection: %w", err)
+	}
+	f := &frameConn{c: c, rc: rc}
+	f.readFn = func(fd uintptr) bool {
+		f.rn, f.rerr = unix.Read(int(fd), f.rbuf)
+		return !errors.Is(f.rerr, unix.EAGAIN)
+	}
+	f.writeFn = func(fd uintptr) bool {
+		_, f.werr = unix.Write(int(fd), f.wbuf)
+		return !errors.Is(f.werr, unix.EAGAIN)
+	}
+	return f, nil
+}
+
+// ReadFrom implements conn; the address is always nil.
+func (f *frameConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	f.rbuf = b
+	err := f.rc.Read(f.readFn)
+	f.rbuf = nil
+	if err != nil {
+		return 0, nil, err
+	}
+	if f.rerr != nil {
+		return 0, nil, os.NewSyscallError("read", f.rerr)
+	}
+	return f.rn, nil, nil
+}
+
+// WriteTo implements conn; the frame carries its destination and addr is
+// ignored.
+func (f *frameConn) WriteTo(b []byte, _ net.Addr) (int, error) {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	f.wbuf = b
+	err := f.rc.Write(f.writeFn)
+	f.wbuf = nil
+	if err != nil {
+		return 0, err
+	}
+	if f.werr != nil {
+		return 0, os.NewSyscallError("write", f.werr)
+	}
+	return len(b), nil
+}
+
+// SetReadDeadline implements conn.
+func (f *frameConn) SetReadDeadline(t time.Time) error { return f.c.SetReadDeadline(t) }
