@@ -14,47 +14,15 @@ import (
 	"github.com/barelb/barelb/internal/labcluster"
 )
 
-// labConfig is the seed's example configuration plus a layer2 pool from the
-// lab's own subnet, so the seed's pools are exercised (they are BGP: assigned,
-// not announced) and the lab pool is reachable from the client.
+// labConfig is the seed's example configuration plus the lab's layer2 pools.
 func labConfig(t testing.TB) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "manifests", "example-config.yaml"))
+	cfg, err := labcluster.LabConfig(filepath.Join("..", "manifests"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The example is a ConfigMap manifest; take its config block.
-	text := string(b)
-	i := strings.Index(text, "config: |")
-	if i < 0 {
-		t.Fatal("example-config.yaml has no config block")
-	}
-	var lines []string
-	for _, l := range strings.Split(text[i+len("config: |"):], "\n")[1:] {
-		lines = append(lines, strings.TrimPrefix(l, "    "))
-	}
-	seed := strings.Join(lines, "\n")
-	const anchor = "address-pools:\n"
-	j := strings.Index(seed, anchor)
-	if j < 0 {
-		t.Fatal("example config has no address-pools")
-	}
-	return seed[:j+len(anchor)] + labPools + seed[j+len(anchor):]
+	return cfg
 }
-
-// labPools are the lab's layer2 pools, from the lab subnet (host indexes
-// 100-199 are never given to lab hosts).
-const labPools = `- name: lab
-  protocol: layer2
-  addresses:
-  - 192.0.2.100-192.0.2.149
-  - 2001:db8::100-2001:db8::1ff
-- name: lab-manual
-  protocol: layer2
-  auto-assign: false
-  addresses:
-  - 192.0.2.150-192.0.2.199
-`
 
 // requireLab skips when the suite cannot run here, or fails when make test
 // asked for everything.
