@@ -12,7 +12,7 @@ export BARELB_BIN := $(BIN)
 all: build
 
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/barelb-ccm ./cmd/barelb-nodehelper ./cmd/barelbctl
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/barelb-ccm ./cmd/barelb-nodehelper ./cmd/barelbctl ./cmd/barelb-demo
 
 # deps installs the system packages the tests and the lab need (Debian).
 deps:
@@ -38,11 +38,15 @@ lint:
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(BIN)/staticcheck ./...
 
+# conformance runs the end-to-end suite in a lab of network namespaces (root).
 conformance: deps controlplane build
-	@echo "conformance: not yet (issue 5)"
+	BARELB_REQUIRE_CONTROLPLANE=1 $(GO) test -count=1 -timeout 30m -v ./conformance/
 
-demo: build controlplane
-	@echo "demo: not yet (issue 5)"
+# demo: a lab cluster with a LoadBalancer Service reachable through barelb (root).
+demo:
+	@if [ "$$(id -u)" != 0 ]; then echo "make demo needs root: it builds network namespaces, a bridge and veth pairs (run: sudo make demo)."; exit 1; fi
+	@$(MAKE) --no-print-directory deps controlplane build
+	$(BIN)/barelb-demo
 
 clean:
 	rm -rf $(BIN)
