@@ -95,7 +95,9 @@ func (a *Announcer) owns(addr netip.Addr) bool { return a.owned.Load().owns(addr
 // Run opens the interface's sockets, answers requests and sends
 // announcements until ctx ends, then closes everything and returns nil. It
 // returns an error if a socket cannot be opened or fails; it may be called
-// again after it returned. Run opens every socket from its calling goroutine,
+// again after it returned, and each Run announces every owned address anew
+// (so restarting Run when a link comes back up re-announces). Run opens
+// every socket from its calling goroutine,
 // so a caller that locked its OS thread into a network namespace gets
 // sockets of that namespace.
 func (a *Announcer) Run(ctx context.Context) error {
@@ -108,7 +110,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("failed to open sockets on %s: %w", a.ifi.Name, err)
 	}
-	defer l.close()
+	defer func() { _ = l.close() }()
 	return a.serve(ctx, l)
 }
 
@@ -145,13 +147,19 @@ func (a *Announcer) serve(ctx context.Context, l *link) error {
 	ctx = klog.NewContext(ctx, log)
 
 	errs := make(chan error, 2)
-	go func() { errs <- a.respond(ctx, "ARP", l.arp, &a.v4, ReplyARP) }()
-	go func() { errs <- a.respond(ctx, "NDP", l.ndp, &a.v6, ReplyNDP) }()
+	respond := func(proto string, p port, c *counters, reply replyFunc) {
+		err := a.respond(ctx, proto, p, c, reply)
+		if err != nil {
+			cancel() // ends the control loop and the other responder
+		}
+		errs <- err
+	}
+	go respond("ARP", l.arp, &a.v4, ReplyARP)
+	go respond("NDP", l.ndp, &a.v6, ReplyNDP)
 
 	err := a.control(ctx, l)
 	cancel()
-	err = errors.Join(err, <-errs, <-errs)
-	return err
+	return errors.Join(err, <-errs, <-errs)
 }
 
 // replyFunc is ReplyARP or ReplyNDP.

@@ -342,3 +342,23 @@ func TestOwnedSetNext(t *testing.T) {
 		})
 	}
 }
+
+func TestAnnouncerStopsWhenASocketFails(t *testing.T) {
+	t.Parallel()
+
+	l := newFakeLink(t)
+	a := New(&net.Interface{Name: "fake0", HardwareAddr: ourMAC}, Options{})
+	done := make(chan error, 1)
+	go func() { done <- a.serve(context.Background(), l.link) }()
+	if err := l.link.ndp.conn.(*net.UDPConn).Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("serve returned %v, want an error wrapping net.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("serve did not stop after its NDP socket failed")
+	}
+}
