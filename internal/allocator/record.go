@@ -190,10 +190,13 @@ func (a *Allocator) insert(r *record) {
 		u := r.held(f)
 		fi := famIdx(f)
 		r.setNext(fi, nil)
-		head := a.holders(f, u)
-		if head == nil {
+		s := a.spanOf(f, u)
+		if s == nil {
+			orphan = true
+		}
+		if head := a.holders(f, u); head == nil {
 			a.setHead(f, u, r)
-			if s := a.spanOf(f, u); s != nil {
+			if s != nil {
 				s.add(u)
 			}
 		} else {
@@ -202,9 +205,6 @@ func (a *Allocator) insert(r *record) {
 				t = t.next(fi)
 			}
 			t.setNext(fi, r)
-		}
-		if a.spanOf(f, u) == nil {
-			orphan = true
 		}
 		if r.share != nil {
 			g := a.groups[r.share.key]
