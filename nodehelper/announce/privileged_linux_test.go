@@ -1,6 +1,7 @@
 package announce
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -312,5 +313,41 @@ func TestLabAnnouncementForms(t *testing.T) {
 				t.Errorf("entry moved = %v, want %v: %+v", moved, tt.moves, p.neigh(t, tt.vip))
 			}
 		})
+	}
+}
+
+// TestLabMembershipsOverflow lifts the per-socket cap so that the kernel's
+// own limit (option memory, ENOMEM after about 2,300 memberships) is hit,
+// and expects the pool to carry on with new sockets.
+func TestLabMembershipsOverflow(t *testing.T) {
+	t.Parallel()
+
+	p := newPair(t)
+	var m *memberships
+	inNS(t, p.a, func() {
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m = &memberships{
+			ifindex:   ifi.Index,
+			perSocket: 1 << 30,
+			where:     make(map[netip.Addr]int),
+			allMulti:  func() error { return errors.New("unexpected fallback") },
+		}
+		for i := range 6000 {
+			group := netip.AddrFrom16([16]byte{0xff, 0x02, 11: 0x01, 12: 0xff, 13: 0x01, 14: byte(i >> 8), 15: byte(i)})
+			if err := m.join(group); err != nil {
+				t.Fatalf("join %d: %v", i, err)
+			}
+		}
+	})
+	t.Cleanup(func() { _ = m.close() })
+	t.Logf("6000 memberships on %d sockets: %v", len(m.fds), m.counts)
+	if len(m.fds) < 3 {
+		t.Errorf("6000 memberships on %d sockets, want the kernel limit to spread them over ≥ 3", len(m.fds))
+	}
+	if n := strings.Count(ip(t, "-n", p.a, "-6", "maddr", "show", "dev", "eth0"), "ff02::1:ff01:"); n != 6000 {
+		t.Errorf("%d groups on eth0, want 6000", n)
 	}
 }

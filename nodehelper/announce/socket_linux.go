@@ -38,9 +38,10 @@ func openLink(ifi *net.Interface) (*link, error) {
 		return nil, err
 	}
 	groups := &memberships{
-		ifindex:  ifi.Index,
-		where:    make(map[netip.Addr]int),
-		allMulti: func() error { return setAllMulti(ndpConn, ifi.Index) },
+		ifindex:   ifi.Index,
+		perSocket: groupsPerSocket,
+		where:     make(map[netip.Addr]int),
+		allMulti:  func() error { return setAllMulti(ndpConn, ifi.Index) },
 	}
 	arpFrames, err := newFrameConn(arpConn)
 	if err != nil {
@@ -132,12 +133,13 @@ func setAllMulti(c *packet.Conn, ifindex int) error {
 // snoops by default) need to forward the group to us. It is used from one
 // goroutine only.
 type memberships struct {
-	ifindex  int
-	fds      []int
-	counts   []int
-	where    map[netip.Addr]int // group -> index in fds
-	allMulti func() error
-	fallback bool // IPv6 is unavailable: all multicast is passed instead
+	ifindex   int
+	perSocket int // groupsPerSocket but in tests
+	fds       []int
+	counts    []int
+	where     map[netip.Addr]int // group -> index in fds
+	allMulti  func() error
+	fallback  bool // IPv6 is unavailable: all multicast is passed instead
 }
 
 // join implements joiner.
@@ -157,7 +159,7 @@ func (m *memberships) join(group netip.Addr) error {
 			m.fds = append(m.fds, fd)
 			m.counts = append(m.counts, 0)
 		}
-		if m.counts[i] >= groupsPerSocket {
+		if m.counts[i] >= m.perSocket {
 			continue
 		}
 		err := setMembership(m.fds[i], unix.IPV6_JOIN_GROUP, m.ifindex, group)
@@ -168,7 +170,7 @@ func (m *memberships) join(group netip.Addr) error {
 			return nil
 		case (errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ENOMEM)) && m.counts[i] > 0:
 			// This socket's option memory is spent: use the next one.
-			m.counts[i] = groupsPerSocket
+			m.counts[i] = m.perSocket
 		case errors.Is(err, unix.ENODEV), errors.Is(err, unix.EINVAL):
 			// The interface has no IPv6 (disabled, or an MTU below 1280):
 			// there is no inet6 device to join on. The group itself is
