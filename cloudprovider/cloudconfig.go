@@ -1,10 +1,13 @@
 package cloudprovider
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -53,9 +56,20 @@ func ParseCloudConfig(r io.Reader) (CloudConfig, error) {
 	if err != nil {
 		return CloudConfig{}, fmt.Errorf("failed to read the cloud config: %w", err)
 	}
-	var raw CloudConfig
-	if err := yaml.UnmarshalStrict(data, &raw); err != nil {
+	js, err := yaml.YAMLToJSONStrict(data)
+	if err != nil {
 		return CloudConfig{}, fmt.Errorf("failed to parse the cloud config: %w", err)
+	}
+	var raw CloudConfig
+	if len(bytes.TrimSpace(data)) > 0 {
+		// Case-sensitive, and every unknown or duplicate field is reported.
+		strict, err := kjson.UnmarshalStrict(js, &raw)
+		if err != nil {
+			return CloudConfig{}, fmt.Errorf("failed to parse the cloud config: %w", err)
+		}
+		if err := errors.Join(strict...); err != nil {
+			return CloudConfig{}, fmt.Errorf("failed to parse the cloud config: %w", err)
+		}
 	}
 	if raw.ConfigMap.Namespace != "" {
 		cc.ConfigMap.Namespace = raw.ConfigMap.Namespace

@@ -1,0 +1,239 @@
+package cloudprovider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+
+	"github.com/barelb/barelb/internal/allocator"
+	"github.com/barelb/barelb/internal/config"
+)
+
+// serviceGetter finds a Service by namespace and name (an informer's lister).
+type serviceGetter interface {
+	Get(namespace, name string) (*v1.Service, error)
+}
+
+type listerGetter struct{ l corelisters.ServiceLister }
+
+func (g listerGetter) Get(namespace, name string) (*v1.Service, error) {
+	return g.l.Services(namespace).Get(name)
+}
+
+// controller is the provider's own loop: it watches the config ConfigMap and applies
+// it, and at start adopts the existing assignments. It writes only Events.
+type controller struct {
+	p      *Provider
+	client kubernetes.Interface
+	ref    ConfigMapRef
+
+	// changed is signalled (never blocking) by the ConfigMap informer; the loop then
+	// re-reads the ConfigMap from the informer's cache, so no change is lost.
+	changed chan struct{}
+	// applied is the ConfigMap data last applied or rejected, to skip no-op resyncs.
+	applied *string
+	// uid is the ConfigMap's UID last seen, for an Event after it is deleted.
+	uid types.UID
+	// orphans are the orphaned addresses already reported.
+	orphans map[allocator.Orphan]bool
+	// missingReported is set once a missing ConfigMap has been reported.
+	missingReported bool
+}
+
+func newController(p *Provider, client kubernetes.Interface) *controller {
+	return &controller{
+		p:       p,
+		client:  client,
+		ref:     p.cloudConfig.ConfigMap,
+		changed: make(chan struct{}, 1),
+	}
+}
+
+func (c *controller) signal() {
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Run syncs the informers, loads the configuration, adopts the existing assignments,
+// marks the provider ready, and then applies every configuration change until ctx ends.
+func (c *controller) Run(ctx context.Context) error {
+	logger := klog.FromContext(ctx)
+
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartStructuredLogging(4)
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: clientName})
+
+	svcFactory := informers.NewSharedInformerFactory(c.client, 0)
+	services := svcFactory.Core().V1().Services()
+	svcInformer := services.Informer()
+	cmFactory := informers.NewSharedInformerFactoryWithOptions(c.client, 0,
+		informers.WithNamespace(c.ref.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", c.ref.Name).String()
+		}))
+	configMaps := cmFactory.Core().V1().ConfigMaps()
+	if _, err := configMaps.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { c.signal() },
+		UpdateFunc: func(any, any) { c.signal() },
+		DeleteFunc: func(any) { c.signal() },
+	}); err != nil {
+		return fmt.Errorf("failed to watch the config ConfigMap: %w", err)
+	}
+	svcFactory.Start(ctx.Done())
+	cmFactory.Start(ctx.Done())
+	defer svcFactory.Shutdown()
+	defer cmFactory.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), svcInformer.HasSynced, configMaps.Informer().HasSynced) {
+		return fmt.Errorf("failed to sync the informers: %w", ctx.Err())
+	}
+
+	s := &state{recorder: recorder, services: listerGetter{services.Lister()}}
+	cfg := c.load(ctx, s, configMaps.Lister())
+	if cfg == nil {
+		cfg = &config.Config{}
+	}
+	s.cfg.Store(cfg)
+	s.alloc = allocator.New(cfg)
+	svcs, err := services.Lister().List(labels.Everything())
+	if err != nil {
+		return fmt.Errorf("failed to list Services: %w", err)
+	}
+	c.restore(ctx, s, svcs)
+	c.reportOrphans(ctx, s, s.alloc.Orphans())
+	c.p.markReady(s)
+	logger.Info("barelb is ready", "services", len(svcs))
+
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.changed:
+		}
+		if cfg := c.load(ctx, s, configMaps.Lister()); cfg != nil {
+			s.cfg.Store(cfg)
+			c.reportOrphans(ctx, s, s.alloc.SetConfig(cfg))
+		}
+	}
+}
+
+// restore adopts the addresses in the status of every class-less LoadBalancer Service.
+// On a conflict the older Service keeps the address; the other gets an Event and, at its
+// next sync, another address.
+func (c *controller) restore(ctx context.Context, s *state, svcs []*v1.Service) {
+	logger := klog.FromContext(ctx)
+	var claims []allocator.Claim
+	for _, svc := range svcs {
+		if claim, ok := claimFor(svc); ok {
+			claims = append(claims, claim)
+		}
+	}
+	errs := s.alloc.Restore(claims)
+	for _, err := range errs {
+		logger.Error(err, "Failed to adopt an address")
+		var ce *allocator.ClaimError
+		if errors.As(err, &ce) {
+			ns, name, _ := strings.Cut(ce.Service, "/")
+			if svc, gerr := s.services.Get(ns, name); gerr == nil {
+				s.recorder.Event(svc, v1.EventTypeWarning, string(ReasonAddressConflict), err.Error())
+			}
+		}
+	}
+	logger.Info("Adopted existing assignments", "claims", len(claims), "conflicts", len(errs))
+}
+
+// reportOrphans records AddressOrphaned on each Service that holds an address that
+// has become orphaned since the last report.
+func (c *controller) reportOrphans(ctx context.Context, s *state, orphans []allocator.Orphan) {
+	reported := c.orphans
+	c.orphans = make(map[allocator.Orphan]bool, len(orphans))
+	for _, o := range orphans {
+		c.orphans[o] = true
+		if reported[o] {
+			continue
+		}
+		klog.FromContext(ctx).Info("Address orphaned", "service", o.Service, "address", o.Address)
+		ns, name, _ := strings.Cut(o.Service, "/")
+		if svc, err := s.services.Get(ns, name); err == nil {
+			s.recorder.Event(svc, v1.EventTypeWarning, string(ReasonAddressOrphaned), orphanMessage(o.Address))
+		}
+	}
+}
+
+// load reads and parses the ConfigMap. It returns the configuration to apply, or nil
+// when there is nothing new to apply (unchanged, missing, or invalid: then the last
+// good configuration stays, with an Event and barelb_config_stale set).
+func (c *controller) load(ctx context.Context, s *state, lister corelisters.ConfigMapLister) *config.Config {
+	logger := klog.FromContext(ctx).WithValues("configmap", c.ref.Namespace+"/"+c.ref.Name, "key", c.ref.Key)
+	cm, err := lister.ConfigMaps(c.ref.Namespace).Get(c.ref.Name)
+	if apierrors.IsNotFound(err) {
+		if !c.missingReported {
+			msg := fmt.Sprintf("ConfigMap %s/%s not found: the last good configuration stays in use", c.ref.Namespace, c.ref.Name)
+			logger.Info("Config ConfigMap missing; keeping the last good configuration")
+			s.recorder.Event(c.objectRef(), v1.EventTypeWarning, string(ReasonConfigMissing), msg)
+			c.missingReported = true
+		}
+		c.applied = nil
+		return nil
+	}
+	if err != nil {
+		logger.Error(err, "Failed to read the config ConfigMap")
+		return nil
+	}
+	c.uid = cm.UID
+	c.missingReported = false
+	data, ok := cm.Data[c.ref.Key]
+	if c.applied != nil && ok && *c.applied == data {
+		return nil
+	}
+	if !ok {
+		c.applied = nil
+		msg := fmt.Sprintf("ConfigMap has no key %q: the last good configuration stays in use", c.ref.Key)
+		logger.Info("Config key missing; keeping the last good configuration")
+		s.recorder.Event(cm, v1.EventTypeWarning, string(ReasonConfigMissing), msg)
+		return nil
+	}
+	c.applied = &data
+	cfg, warnings, err := config.ParseConfigMapData(cm.Data, c.ref.Key)
+	if err != nil {
+		c.p.metrics.configStale.Set(1)
+		logger.Error(err, "Invalid configuration, not applied; the last good configuration stays in use")
+		s.recorder.Event(cm, v1.EventTypeWarning, string(ReasonInvalidConfig),
+			"configuration not applied, the last good one stays in use: "+strings.ReplaceAll(err.Error(), "\n", "; "))
+		return nil
+	}
+	for _, w := range warnings {
+		logger.Info("Configuration warning", "warning", w)
+		s.recorder.Event(cm, v1.EventTypeWarning, string(ReasonConfigWarning), fmt.Sprint(w))
+	}
+	c.p.metrics.configStale.Set(0)
+	c.p.metrics.configLastReload.Set(float64(time.Now().Unix()))
+	logger.Info("Configuration loaded", "pools", len(cfg.Pools))
+	s.recorder.Event(cm, v1.EventTypeNormal, string(ReasonConfigLoaded), fmt.Sprintf("configuration applied: %d pools", len(cfg.Pools)))
+	return cfg
+}
+
+// objectRef refers to the config ConfigMap when the object itself is gone.
+func (c *controller) objectRef() *v1.ObjectReference {
+	return &v1.ObjectReference{Kind: "ConfigMap", APIVersion: "v1", Namespace: c.ref.Namespace, Name: c.ref.Name, UID: c.uid}
+}

@@ -1,0 +1,153 @@
+package cloudprovider
+
+import (
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/record"
+	cloud "k8s.io/cloud-provider"
+	"k8s.io/klog/v2"
+
+	"github.com/barelb/barelb/internal/allocator"
+	"github.com/barelb/barelb/internal/config"
+)
+
+// ProviderName is the name barelb registers under: --cloud-provider=barelb.
+const ProviderName = "barelb"
+
+// clientName is the user agent of barelb's own API clients (informers, events).
+const clientName = "barelb-ccm"
+
+// pendingRetry is how soon the service controller retries a Service that got no
+// address. See (*loadBalancer).EnsureLoadBalancer for why barelb polls instead of
+// letting the controller back off.
+const pendingRetry = time.Second
+
+var _ cloud.Interface = (*Provider)(nil)
+
+// errNotReady is returned (wrapped in a retry error) before the provider has adopted
+// the existing assignments.
+var errNotReady = errors.New("barelb is starting: the existing assignments are not adopted yet")
+
+// NewFactory returns the cloud.Factory of barelb, reporting to m. The binary registers
+// it: cloud.RegisterCloudProvider(ProviderName, NewFactory(m)). The factory reads the
+// --cloud-config file (see CloudConfig).
+func NewFactory(m *Metrics) cloud.Factory {
+	return func(r io.Reader) (cloud.Interface, error) {
+		cc, err := ParseCloudConfig(r)
+		if err != nil {
+			return nil, err
+		}
+		return New(cc, m), nil
+	}
+}
+
+// Provider is the barelb cloud provider. Only its LoadBalancer is supported.
+// New starts nothing; Initialize starts the informers and adopts existing assignments.
+type Provider struct {
+	cloudConfig CloudConfig
+	metrics     *Metrics
+
+	// ready is closed once the state below it is set and the existing assignments are adopted.
+	ready    chan struct{}
+	initOnce sync.Once
+	state    *state
+
+	// pendingMu guards pending.
+	pendingMu sync.Mutex
+	// pending holds the Services that got no address, with the message last reported
+	// to them, so that a Service that stays pending is told once, not every retry.
+	pending map[string]string
+}
+
+// state is what the provider learns in Initialize; it is set once before ready closes.
+type state struct {
+	alloc    *allocator.Allocator
+	recorder record.EventRecorder
+	services serviceGetter
+	// cfg is the configuration in use (the last good one).
+	cfg atomic.Pointer[config.Config]
+}
+
+// New returns a provider for the given cloud config, reporting to m.
+func New(cc CloudConfig, m *Metrics) *Provider {
+	return &Provider{
+		cloudConfig: cc,
+		metrics:     m,
+		ready:       make(chan struct{}),
+		pending:     make(map[string]string),
+	}
+}
+
+// Initialize starts the informers for Services and the config ConfigMap, and, once
+// they are synced, adopts every address in the status of a class-less LoadBalancer
+// Service before anything is allocated. Until then the load balancer methods return a
+// retry error. Everything started here ends when stop closes.
+func (p *Provider) Initialize(clientBuilder cloud.ControllerClientBuilder, stop <-chan struct{}) {
+	p.initOnce.Do(func() {
+		ctx := wait.ContextForChannel(stop)
+		logger := klog.FromContext(ctx).WithName(ProviderName)
+		client, err := clientBuilder.Client(clientName)
+		if err != nil {
+			logger.Error(err, "Failed to build a client; barelb stays not ready")
+			return
+		}
+		c := newController(p, client)
+		go func() {
+			if err := c.Run(klog.NewContext(ctx, logger)); err != nil {
+				logger.Error(err, "barelb controller stopped")
+			}
+		}()
+	})
+}
+
+// LoadBalancer returns the barelb load balancer.
+func (p *Provider) LoadBalancer() (cloud.LoadBalancer, bool) {
+	return &loadBalancer{p: p}, true
+}
+
+// ProviderName returns "barelb".
+func (p *Provider) ProviderName() string { return ProviderName }
+
+// HasClusterID returns true: barelb needs no cluster ID, so it never lacks one.
+func (p *Provider) HasClusterID() bool { return true }
+
+// readyState returns the state once the provider is ready, or a retry error.
+func (p *Provider) readyState() (*state, error) {
+	select {
+	case <-p.ready:
+		return p.state, nil
+	default:
+		return nil, retryError(errNotReady.Error())
+	}
+}
+
+// markReady publishes s; the load balancer methods work from now on.
+func (p *Provider) markReady(s *state) {
+	p.state = s
+	p.metrics.pools.setSource(s.alloc)
+	close(p.ready)
+}
+
+// notePending records that service got no address with msg. It returns true when
+// msg is news to the Service (first failure, or a different one).
+func (p *Provider) notePending(service, msg string) bool {
+	p.pendingMu.Lock()
+	defer p.pendingMu.Unlock()
+	if last, ok := p.pending[service]; ok && last == msg {
+		return false
+	}
+	p.pending[service] = msg
+	return true
+}
+
+// clearPending forgets a Service's failure.
+func (p *Provider) clearPending(service string) {
+	p.pendingMu.Lock()
+	defer p.pendingMu.Unlock()
+	delete(p.pending, service)
+}
