@@ -386,3 +386,60 @@ func TestReasonString(t *testing.T) {
 		t.Errorf("Reason(0).String() = %q, want unknown", s)
 	}
 }
+
+// PreferDualStack gains a family when the service's family request changes,
+// never because of a config edit alone.
+func TestPreferDualStackGrowth(t *testing.T) {
+	t.Parallel()
+	v4only := &config.Config{Pools: []config.Pool{pool(t, "a", "198.51.100.0/24")}}
+	dual := &config.Config{Pools: []config.Pool{pool(t, "a", "198.51.100.0/24", "2001:db8::/64")}}
+	prefer := Request{Service: "default/web", Families: []Family{IPv4, IPv6}, FamilyPolicy: PreferDualStack}
+	tests := []struct {
+		name  string
+		steps func(a *Allocator) (Assignment, error)
+		want  Assignment
+	}{
+		{
+			name: "SingleStack to PreferDualStack gains IPv6 and keeps IPv4",
+			steps: func(a *Allocator) (Assignment, error) {
+				a.SetConfig(dual)
+				if _, err := a.Allocate(svc("default/x")); err != nil {
+					return Assignment{}, err
+				}
+				if _, err := a.Allocate(svc("default/web")); err != nil {
+					return Assignment{}, err
+				}
+				a.Release("default/x")
+				return a.Allocate(prefer)
+			},
+			want: assign("a", "198.51.100.1", "2001:db8::"),
+		},
+		{
+			name: "a pool gaining IPv6 does not grow an unchanged request",
+			steps: func(a *Allocator) (Assignment, error) {
+				if _, err := a.Allocate(prefer); err != nil {
+					return Assignment{}, err
+				}
+				a.SetConfig(dual)
+				return a.Allocate(prefer)
+			},
+			want: assign("a", "198.51.100.0"),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a := New(v4only)
+			got, err := tt.steps(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got, addrComparer); diff != "" {
+				t.Errorf("Allocate (-want +got):\n%s", diff)
+			}
+			if err := a.verify(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}

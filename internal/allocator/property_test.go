@@ -156,6 +156,25 @@ func TestProperties(t *testing.T) {
 	}
 }
 
+// FuzzProperties runs the property test's random steps from fuzzed seeds.
+func FuzzProperties(f *testing.F) {
+	universe := allAddrs(f)
+	for seed := range uint64(4) {
+		f.Add(seed, uint64(0x5eed))
+	}
+	f.Fuzz(func(t *testing.T, s1, s2 uint64) {
+		r := rand.New(rand.NewPCG(s1, s2))
+		m := &propModel{cfg: randomConfig(t, r), reqs: map[string]Request{}}
+		m.a = New(m.cfg)
+		for i := range 300 {
+			desc := m.step(t, r, fmt.Sprintf("ns/s%d", r.IntN(25)), universe)
+			if err := m.check(m.a, universe); err != nil {
+				t.Fatalf("step %d (%s): %v", i, desc, err)
+			}
+		}
+	})
+}
+
 func (m *propModel) step(t *testing.T, r *rand.Rand, svc string, universe []netip.Addr) string {
 	a := m.a
 	before, held := a.Assignment(svc)
