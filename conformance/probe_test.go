@@ -109,3 +109,5 @@ func httpGetIn(ctx context.Context, h *lab.Host, url string) (int, error) {
 	resp.Body.Close()
 	return resp.StatusCode, nil
 }
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }

@@ -58,6 +58,7 @@ type options struct {
 	bindAddr          netip.Addr
 	gossipPort        int
 	keySecret         string
+	keyFile           string
 	insecureGossip    bool
 	configMap         string
 	configKey         string
@@ -80,6 +81,7 @@ func parseFlags(args []string) (options, *logsapi.LoggingConfiguration, error) {
 	fs.StringVar(&bind, "bind-address", "", "The node's address the gossip binds to (required; from the downward API status.hostIP).")
 	fs.IntVar(&o.gossipPort, "gossip-port", membership.DefaultPort, "UDP and TCP port of the gossip.")
 	fs.StringVar(&o.keySecret, "gossip-key-secret", "barelb-system/memberlist", "namespace/name of the Secret whose data key \"secretkey\" holds the gossip keys, one per line, the first encrypting.")
+	fs.StringVar(&o.keyFile, "gossip-key-file", "", "File holding the gossip keys (a mounted Secret's secretkey), re-read every 10 s; replaces --gossip-key-secret.")
 	fs.BoolVar(&o.insecureGossip, "insecure-gossip", false, "Run the gossip unencrypted when no key Secret is given. Never do this on a shared network.")
 	fs.StringVar(&o.configMap, "config-map", "barelb-system/config", "namespace/name of the configuration ConfigMap.")
 	fs.StringVar(&o.configKey, "config-key", "config", "Data key of the configuration in the ConfigMap.")
@@ -108,8 +110,11 @@ func parseFlags(args []string) (options, *logsapi.LoggingConfiguration, error) {
 		return o, nil, fmt.Errorf("--bind-address %q: not an IP address", bind)
 	}
 	o.bindAddr = a
-	if o.keySecret == "" && !o.insecureGossip {
-		return o, nil, fmt.Errorf("--gossip-key-secret is empty: gossip is always encrypted unless --insecure-gossip is set")
+	if o.keyFile != "" {
+		o.keySecret = ""
+	}
+	if o.keySecret == "" && o.keyFile == "" && !o.insecureGossip {
+		return o, nil, fmt.Errorf("no gossip key: give --gossip-key-secret or --gossip-key-file; gossip is always encrypted unless --insecure-gossip is set")
 	}
 	for _, v := range []struct {
 		flag string

@@ -42,7 +42,12 @@ func run(ctx context.Context, o options) error {
 
 	var gossipKeys [][]byte
 	keyNS, keyName, _ := strings.Cut(o.keySecret, "/")
-	if o.keySecret != "" {
+	switch {
+	case o.keyFile != "":
+		if gossipKeys, err = keys.LoadFile(o.keyFile); err != nil {
+			return fmt.Errorf("refusing to start without a gossip key (or --insecure-gossip): %w", err)
+		}
+	case o.keySecret != "":
 		if gossipKeys, err = keys.Load(ctx, client, keyNS, keyName); err != nil {
 			return fmt.Errorf("refusing to start without a gossip key (or --insecure-gossip): %w", err)
 		}
@@ -105,6 +110,10 @@ func run(ctx context.Context, o options) error {
 	g.Go(func() error { return links.Run(ctx) })
 	g.Go(func() error { return ctrl.Run(ctx) })
 	g.Go(func() error { return members.Run(ctx) })
+	if o.keyFile != "" {
+		f := &keys.FileFollower{Path: o.keyFile, Interval: 10 * time.Second, Update: members.UpdateKeys}
+		g.Go(func() error { return f.Run(ctx) })
+	}
 	if o.keySecret != "" {
 		f := &keys.Follower{Client: client, Namespace: keyNS, Name: keyName, Update: members.UpdateKeys}
 		g.Go(func() error { return f.Run(ctx) })
