@@ -187,3 +187,24 @@ func TestSolicitedNode(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkReplyNDP(b *testing.B) {
+	for _, tt := range []struct {
+		name  string
+		frame string
+	}{
+		{name: "multicast", frame: nsMulticast},
+		{name: "unicast", frame: nsUnicast},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			owned, _ := ownedSet(nil).next([]netip.Addr{vip6}, 1)
+			frame := wire(b, tt.frame)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, r := ReplyNDP(frame, ourMAC, owned.owns); r != Answered {
+					b.Fatalf("reason %v", r)
+				}
+			}
+		})
+	}
+}
