@@ -24,6 +24,8 @@ type command struct {
 // commands returns the subcommands by name. Add new subcommands here.
 func commands() map[string]command {
 	return map[string]command{
+		"keygen":   {summary: "keygen: print a new random gossip key for the memberlist Secret", run: runKeygen},
+		"status":   {summary: "status [--kubeconfig FILE] [--config-map NS/NAME] [-o table|json]: configuration, pools and LoadBalancer Services of a cluster", run: runStatus},
 		"validate": {summary: "validate FILE|- [-o text|json]: check a barelb (MetalLB v0.12) configuration", run: runValidate},
 		"version":  {summary: "version: print the barelbctl version", run: runVersion},
 	}

@@ -55,9 +55,16 @@ func TestRun(t *testing.T) {
 		{name: "unknown command", args: []string{"frobnicate"}, wantCode: 2, wantStderr: `unknown command "frobnicate"`},
 		{name: "help", args: []string{"help"}, wantCode: 0,
 			wantStdout: "usage: barelbctl COMMAND [ARGS]\n\ncommands:\n" +
+				"  keygen: print a new random gossip key for the memberlist Secret\n" +
+				"  status [--kubeconfig FILE] [--config-map NS/NAME] [-o table|json]: configuration, pools and LoadBalancer Services of a cluster\n" +
 				"  validate FILE|- [-o text|json]: check a barelb (MetalLB v0.12) configuration\n" +
 				"  version: print the barelbctl version\n"},
 		{name: "version", args: []string{"version"}, wantCode: 0, wantStdout: "barelbctl dev\n"},
+		{name: "keygen with arguments", args: []string{"keygen", "x"}, wantCode: 2, wantStderr: "usage: barelbctl keygen"},
+		{name: "status with arguments", args: []string{"status", "x"}, wantCode: 2, wantStderr: "usage: barelbctl status"},
+		{name: "status bad config map", args: []string{"status", "--config-map", "config"}, wantCode: 2, wantStderr: "usage: barelbctl status"},
+		{name: "status bad output format", args: []string{"status", "-o", "yaml"}, wantCode: 2, wantStderr: "usage: barelbctl status"},
+		{name: "status without cluster", args: []string{"status", "--kubeconfig", filepath.Join(dir, "nope")}, wantCode: 2, wantStderr: "failed to load kubeconfig"},
 		{name: "version with arguments", args: []string{"version", "x"}, wantCode: 2, wantStderr: "usage: barelbctl version"},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,507 @@
+package main
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/barelb/barelb/internal/allocator"
+	"github.com/barelb/barelb/internal/config"
+)
+
+// The names barelb's controllers write, as the CCM (cloudprovider/events.go) and
+// the node helpers (nodehelper/controller) define them. barelbctl repeats them
+// rather than importing the controllers; TestNamesMatchControllers keeps them equal.
+const (
+	reasonIPAllocated      = "IPAllocated"
+	reasonAllocationFailed = "AllocationFailed"
+	reasonAddressOrphaned  = "AddressOrphaned"
+	reasonAddressConflict  = "AddressConflict"
+	reasonNodeAssigned     = "nodeAssigned"
+	reasonNotAnnounced     = "NotAnnounced"
+	reasonNoInterface      = "NoInterface"
+	reasonBGPNotSupported  = "BGPNotSupported"
+
+	conditionAnnounced = "barelb.io/Announced"
+
+	annotationAllowSharedIP = "metallb.universe.tf/allow-shared-ip"
+)
+
+// Reasons barelbctl itself gives a problem it finds.
+const (
+	reasonPending = "Pending" // no address and no Event saying why
+)
+
+// configState is the state of the configuration ConfigMap.
+type configState string
+
+// The configuration states.
+const (
+	configValid   configState = "valid"
+	configInvalid configState = "invalid" // not applied: the controllers keep the last good one
+	configMissing configState = "missing" // no ConfigMap or no key: the controllers keep the last good one
+)
+
+// clusterState is what status reads from the API server.
+type clusterState struct {
+	ConfigMapNamespace, ConfigMapName, ConfigKey string
+	// ConfigMap is nil when it does not exist.
+	ConfigMap *corev1.ConfigMap
+	Services  []corev1.Service
+	// Events are the Events on Services and on the ConfigMap.
+	Events []corev1.Event
+}
+
+// report is the output of status; its JSON form is `-o json`.
+type report struct {
+	Config   configReport    `json:"config"`
+	Pools    []poolReport    `json:"pools"`
+	Services []serviceReport `json:"services"`
+}
+
+// configReport describes the configuration ConfigMap.
+type configReport struct {
+	ConfigMap string      `json:"configMap"` // namespace/name
+	Key       string      `json:"key"`
+	State     configState `json:"state"`
+	// Stale is true when the ConfigMap's content is not what the controllers use:
+	// they keep the last good configuration (barelb_config_stale is 1).
+	Stale    bool     `json:"stale"`
+	Errors   []string `json:"errors"`
+	Warnings []string `json:"warnings"`
+	// LastEvent is the newest Event the CCM recorded on the ConfigMap.
+	LastEvent *eventReport `json:"lastEvent,omitempty"`
+}
+
+// eventReport is one Event, reduced to what a reader needs.
+type eventReport struct {
+	Type    string    `json:"type"`
+	Reason  string    `json:"reason"`
+	Message string    `json:"message"`
+	Time    time.Time `json:"time"`
+}
+
+// poolReport counts one pool's addresses of one family.
+type poolReport struct {
+	Name       string `json:"name"`
+	Protocol   string `json:"protocol"`
+	AutoAssign bool   `json:"autoAssign"`
+	Family     string `json:"family"` // IPv4 or IPv6
+	Size       uint64 `json:"size"`   // saturates at 18446744073709551615
+	InUse      uint64 `json:"inUse"`
+	Free       uint64 `json:"free"`
+}
+
+// serviceReport describes one LoadBalancer Service.
+type serviceReport struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// LoadBalancerClass is set for a Service that another implementation serves.
+	LoadBalancerClass string   `json:"loadBalancerClass,omitempty"`
+	Addresses         []string `json:"addresses"`
+	// Pool is the pool of the addresses, "" when unknown or in none.
+	Pool         string        `json:"pool,omitempty"`
+	Announcement *announcement `json:"announcement,omitempty"`
+	Problems     []problem     `json:"problems"`
+}
+
+// announcement is which node announces a Service's addresses, and on which interfaces.
+type announcement struct {
+	Node      string             `json:"node"`
+	Addresses []announcedAddress `json:"addresses"`
+	// Source is where it was read: "condition" (barelb.io/Announced) or "event" (nodeAssigned).
+	Source string    `json:"source"`
+	Since  time.Time `json:"since"`
+}
+
+// announcedAddress is one address and the interfaces it is answered on.
+type announcedAddress struct {
+	Address    string   `json:"address"`
+	Interfaces []string `json:"interfaces"`
+}
+
+// problem is why a Service is not fully served.
+type problem struct {
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+// buildReport computes the status from what was read. It is pure.
+func buildReport(st clusterState) report {
+	r := report{Config: configReport{
+		ConfigMap: st.ConfigMapNamespace + "/" + st.ConfigMapName,
+		Key:       st.ConfigKey,
+		Errors:    []string{},
+		Warnings:  []string{},
+	}, Pools: []poolReport{}, Services: []serviceReport{}}
+	svcEvents, cmEvents := splitEvents(st)
+	if e := newest(cmEvents, nil); e != nil {
+		r.Config.LastEvent = reportEvent(e)
+	}
+	cfg := readConfig(st, &r.Config)
+
+	var alloc *allocator.Allocator
+	claimProblems := map[string][]problem{}
+	orphans := map[string][]netip.Addr{}
+	if cfg != nil {
+		alloc = allocator.New(cfg)
+		var claims []allocator.Claim
+		for i := range st.Services {
+			if c, ok := claimFor(&st.Services[i]); ok {
+				claims = append(claims, c)
+			}
+		}
+		for _, err := range alloc.Restore(claims) {
+			var ce *allocator.ClaimError
+			if errors.As(err, &ce) {
+				claimProblems[ce.Service] = append(claimProblems[ce.Service], problem{Reason: reasonAddressConflict, Message: err.Error()})
+			}
+		}
+		for _, o := range alloc.Orphans() {
+			orphans[o.Service] = append(orphans[o.Service], o.Address)
+		}
+		r.Pools = poolReports(cfg, alloc.Stats())
+	}
+
+	for i := range st.Services {
+		svc := &st.Services[i]
+		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+			continue
+		}
+		key := svc.Namespace + "/" + svc.Name
+		sr := serviceFor(svc, cfg, svcEvents[key])
+		sr.Problems = append(sr.Problems, claimProblems[key]...)
+		for _, a := range orphans[key] {
+			sr.Problems = append(sr.Problems, problem{Reason: reasonAddressOrphaned,
+				Message: fmt.Sprintf("%s is in no configured pool: the Service keeps it until it is deleted, and no other Service gets it", a)})
+		}
+		r.Services = append(r.Services, sr)
+	}
+	slices.SortFunc(r.Services, func(a, b serviceReport) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	return r
+}
+
+// readConfig fills in the configuration's state and returns it when valid.
+func readConfig(st clusterState, cr *configReport) *config.Config {
+	if st.ConfigMap == nil {
+		cr.State, cr.Stale = configMissing, true
+		cr.Errors = append(cr.Errors, fmt.Sprintf("ConfigMap %s not found", cr.ConfigMap))
+		return nil
+	}
+	if _, ok := st.ConfigMap.Data[st.ConfigKey]; !ok {
+		cr.State, cr.Stale = configMissing, true
+		cr.Errors = append(cr.Errors, fmt.Sprintf("ConfigMap %s has no key %q", cr.ConfigMap, st.ConfigKey))
+		return nil
+	}
+	cfg, warns, err := config.ParseConfigMapData(st.ConfigMap.Data, st.ConfigKey)
+	for _, w := range warns {
+		cr.Warnings = append(cr.Warnings, w.String())
+	}
+	if err != nil {
+		cr.State, cr.Stale = configInvalid, true
+		var list config.ErrorList
+		if errors.As(err, &list) {
+			for _, e := range list {
+				cr.Errors = append(cr.Errors, e.Error())
+			}
+		} else {
+			cr.Errors = append(cr.Errors, err.Error())
+		}
+		return nil
+	}
+	cr.State = configValid
+	return cfg
+}
+
+// poolReports joins the allocator's counts with the pools' settings.
+func poolReports(cfg *config.Config, stats []allocator.PoolStats) []poolReport {
+	out := []poolReport{}
+	for _, s := range stats {
+		pr := poolReport{Name: s.Pool, Family: fmt.Sprintf("IPv%d", s.Family), Size: s.Size, InUse: s.InUse, Free: s.Free}
+		for _, p := range cfg.Pools {
+			if p.Name == s.Pool {
+				pr.Protocol, pr.AutoAssign = string(p.Protocol), p.AutoAssign
+			}
+		}
+		out = append(out, pr)
+	}
+	return out
+}
+
+// serviceFor describes one LoadBalancer Service from its status, its
+// barelb.io/Announced condition and its Events (newest first is not assumed).
+// cfg is nil when the configuration is not valid.
+func serviceFor(svc *corev1.Service, cfg *config.Config, events []*corev1.Event) serviceReport {
+	sr := serviceReport{Namespace: svc.Namespace, Name: svc.Name, Addresses: []string{}, Problems: []problem{}}
+	if svc.Spec.LoadBalancerClass != nil {
+		sr.LoadBalancerClass = *svc.Spec.LoadBalancerClass
+	}
+	addrs := ingressAddresses(svc)
+	for _, a := range addrs {
+		sr.Addresses = append(sr.Addresses, a.String())
+	}
+	if sr.LoadBalancerClass != "" {
+		return sr // another implementation's: nothing of barelb's applies
+	}
+
+	// Allocation: the newest of IPAllocated / AllocationFailed / AddressConflict.
+	alloc := newest(events, []string{reasonIPAllocated, reasonAllocationFailed, reasonAddressConflict})
+	if alloc != nil && alloc.Reason != reasonIPAllocated {
+		sr.Problems = append(sr.Problems, problem{Reason: alloc.Reason, Message: alloc.Message})
+	} else if len(addrs) == 0 && alloc == nil {
+		sr.Problems = append(sr.Problems, problem{Reason: reasonPending,
+			Message: "no address and no Event saying why: is barelb-ccm running, and its leader elected?"})
+	}
+
+	// Pool and protocol: from the configuration when it is valid, else from the Events.
+	var bgp []string
+	if cfg != nil {
+		var pools []string
+		for _, a := range addrs {
+			if p, ok := cfg.PoolFor(a); ok {
+				if !slices.Contains(pools, p.Name) {
+					pools = append(pools, p.Name)
+				}
+				if p.Protocol == config.BGP {
+					bgp = append(bgp, fmt.Sprintf("%s is from BGP pool %q: BGP is not supported by barelb, the address is assigned but not announced", a, p.Name))
+				}
+			}
+		}
+		sr.Pool = strings.Join(pools, ",")
+	} else {
+		for _, reason := range []string{reasonBGPNotSupported, reasonAddressOrphaned} {
+			if e := newest(events, []string{reason}); e != nil && len(addrs) > 0 {
+				sr.Problems = append(sr.Problems, problem{Reason: e.Reason, Message: e.Message})
+			}
+		}
+	}
+	for _, m := range bgp {
+		sr.Problems = append(sr.Problems, problem{Reason: reasonBGPNotSupported, Message: m})
+	}
+
+	if len(addrs) == 0 || len(bgp) > 0 {
+		return sr
+	}
+	ann, prob := announcementOf(svc, events)
+	sr.Announcement = ann
+	if prob != nil {
+		sr.Problems = append(sr.Problems, *prob)
+	}
+	return sr
+}
+
+// announcementOf reads which node announces the Service: from its
+// barelb.io/Announced condition when it has one, else from the newest of its
+// nodeAssigned / NotAnnounced / NoInterface Events.
+func announcementOf(svc *corev1.Service, events []*corev1.Event) (*announcement, *problem) {
+	for _, c := range svc.Status.Conditions {
+		if c.Type != conditionAnnounced {
+			continue
+		}
+		switch c.Status {
+		case metav1.ConditionTrue:
+			a := parseAnnouncement(c.Message)
+			if a == nil {
+				return nil, &problem{Reason: c.Reason, Message: "unreadable condition message: " + c.Message}
+			}
+			a.Source, a.Since = "condition", c.LastTransitionTime.Time
+			return a, nil
+		case metav1.ConditionFalse:
+			return nil, &problem{Reason: c.Reason, Message: c.Message}
+		}
+	}
+	e := newest(events, []string{reasonNodeAssigned, reasonNotAnnounced, reasonNoInterface})
+	if e == nil {
+		return nil, nil
+	}
+	if e.Reason != reasonNodeAssigned {
+		return nil, &problem{Reason: e.Reason, Message: e.Message}
+	}
+	a := parseAnnouncement(e.Message)
+	if a == nil {
+		return nil, &problem{Reason: e.Reason, Message: "unreadable event message: " + e.Message}
+	}
+	a.Source, a.Since = "event", eventTime(e)
+	if a.Node == "" {
+		a.Node = e.Source.Host
+	}
+	return a, nil
+}
+
+// parseAnnouncement reads the node helpers' message
+// "announcing 198.51.100.3 on eth0,eth1, 2001:db8::3 on eth0 from node n2".
+// It also accepts the node before the interfaces
+// ("announcing 198.51.100.3 from node n2 on eth0"). It returns nil for any other text.
+func parseAnnouncement(msg string) *announcement {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(msg), "announcing ")
+	if !ok {
+		return nil
+	}
+	i := strings.LastIndex(rest, " from node ")
+	if i < 0 {
+		return nil
+	}
+	parts, node := rest[:i], rest[i+len(" from node "):]
+	trailing := ""
+	if n, ifs, ok := strings.Cut(node, " on "); ok {
+		node, trailing = n, ifs
+	}
+	node = strings.TrimSpace(node)
+	if node == "" || strings.ContainsAny(node, " ,") {
+		return nil
+	}
+	a := &announcement{Node: node, Addresses: []announcedAddress{}}
+	for _, part := range strings.Split(parts, ", ") {
+		addr, ifs, _ := strings.Cut(strings.TrimSpace(part), " on ")
+		if ifs == "" {
+			ifs = trailing
+		}
+		ip, err := netip.ParseAddr(addr)
+		if err != nil {
+			return nil
+		}
+		aa := announcedAddress{Address: ip.String(), Interfaces: []string{}}
+		for _, name := range strings.Split(ifs, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				aa.Interfaces = append(aa.Interfaces, name)
+			}
+		}
+		a.Addresses = append(a.Addresses, aa)
+	}
+	return a
+}
+
+// splitEvents sorts the Events into those of each Service ("namespace/name";
+// an Event whose UID names an earlier Service of the same name is dropped)
+// and those of the ConfigMap.
+func splitEvents(st clusterState) (map[string][]*corev1.Event, []*corev1.Event) {
+	uids := map[string]string{}
+	for _, s := range st.Services {
+		uids[s.Namespace+"/"+s.Name] = string(s.UID)
+	}
+	svc := map[string][]*corev1.Event{}
+	var cm []*corev1.Event
+	for i := range st.Events {
+		e := &st.Events[i]
+		o := e.InvolvedObject
+		switch o.Kind {
+		case "Service":
+			key := o.Namespace + "/" + o.Name
+			if uid, ok := uids[key]; ok && (o.UID == "" || uid == "" || string(o.UID) == uid) {
+				svc[key] = append(svc[key], e)
+			}
+		case "ConfigMap":
+			if o.Namespace == st.ConfigMapNamespace && o.Name == st.ConfigMapName {
+				cm = append(cm, e)
+			}
+		}
+	}
+	return svc, cm
+}
+
+// newest returns the newest Event with one of reasons (any reason when
+// reasons is nil), or nil.
+func newest(events []*corev1.Event, reasons []string) *corev1.Event {
+	var best *corev1.Event
+	for _, e := range events {
+		if reasons != nil && !slices.Contains(reasons, e.Reason) {
+			continue
+		}
+		if best == nil || eventTime(e).After(eventTime(best)) {
+			best = e
+		}
+	}
+	return best
+}
+
+// eventTime is when an Event was last observed, whichever API wrote it.
+func eventTime(e *corev1.Event) time.Time {
+	t := e.CreationTimestamp.Time
+	for _, c := range []time.Time{e.FirstTimestamp.Time, e.LastTimestamp.Time, e.EventTime.Time} {
+		if c.After(t) {
+			t = c
+		}
+	}
+	if e.Series != nil && e.Series.LastObservedTime.After(t) {
+		t = e.Series.LastObservedTime.Time
+	}
+	return t
+}
+
+func reportEvent(e *corev1.Event) *eventReport {
+	return &eventReport{Type: e.Type, Reason: e.Reason, Message: e.Message, Time: eventTime(e)}
+}
+
+// ingressAddresses returns the IP addresses in a Service's status.
+func ingressAddresses(svc *corev1.Service) []netip.Addr {
+	var addrs []netip.Addr
+	for _, in := range svc.Status.LoadBalancer.Ingress {
+		if a, err := netip.ParseAddr(in.IP); err == nil {
+			addrs = append(addrs, a.Unmap())
+		}
+	}
+	return addrs
+}
+
+// claimFor is the assignment a class-less LoadBalancer Service's status
+// records, as the CCM adopts it at start-up: the held addresses, with what
+// matters for sharing.
+func claimFor(svc *corev1.Service) (allocator.Claim, bool) {
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || svc.Spec.LoadBalancerClass != nil {
+		return allocator.Claim{}, false
+	}
+	addrs := ingressAddresses(svc)
+	if len(addrs) == 0 {
+		return allocator.Claim{}, false
+	}
+	req := allocator.Request{
+		Service:            svc.Namespace + "/" + svc.Name,
+		SharingKey:         strings.TrimSpace(svc.Annotations[annotationAllowSharedIP]),
+		TrafficPolicyLocal: svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal,
+	}
+	if len(svc.Spec.Selector) > 0 {
+		req.Selector = labels.SelectorFromSet(svc.Spec.Selector).String()
+	}
+	for _, p := range svc.Spec.Ports {
+		proto := cmp.Or(p.Protocol, corev1.ProtocolTCP)
+		req.Ports = append(req.Ports, allocator.Port{Protocol: string(proto), Port: p.Port})
+	}
+	var held []netip.Addr
+	for _, a := range addrs {
+		f := allocator.IPv6
+		if a.Is4() {
+			f = allocator.IPv4
+		}
+		if !slices.Contains(req.Families, f) {
+			req.Families = append(req.Families, f)
+			held = append(held, a)
+		}
+	}
+	if len(req.Families) == 2 {
+		req.FamilyPolicy = allocator.PreferDualStack
+	}
+	return allocator.Claim{Request: req, Addresses: held, Created: svc.CreationTimestamp.Time}, true
+}
+
+// hasProblems reports whether the report shows anything a user must act on.
+func (r report) hasProblems() bool {
+	if r.Config.State != configValid {
+		return true
+	}
+	for _, s := range r.Services {
+		if len(s.Problems) > 0 {
+			return true
+		}
+	}
+	return false
+}
