@@ -26,16 +26,21 @@ type Allocator struct {
 	held6    map[u128]*record   // first holder of each used IPv6 address
 	groups   map[string]map[netip.Addr]int
 	orphaned map[*record]struct{}
+	// poolNames numbers the pool names records refer to; 0 is "".
+	poolNames []string
+	poolNums  map[string]uint16
 }
 
 // New returns an allocator over the pools of cfg; a nil cfg means no pools.
 func New(cfg *config.Config) *Allocator {
 	a := &Allocator{
-		services: map[string]*record{},
-		held4:    map[uint32]*record{},
-		held6:    map[u128]*record{},
-		groups:   map[string]map[netip.Addr]int{},
-		orphaned: map[*record]struct{}{},
+		services:  map[string]*record{},
+		held4:     map[uint32]*record{},
+		held6:     map[u128]*record{},
+		groups:    map[string]map[netip.Addr]int{},
+		orphaned:  map[*record]struct{}{},
+		poolNames: []string{""},
+		poolNums:  map[string]uint16{"": 0},
 	}
 	a.pools, a.byName, a.sorted = buildPools(cfg)
 	return a
@@ -168,11 +173,11 @@ func (a *Allocator) restore(c Claim) []error {
 	if r.flags&(has4|has6) != 0 {
 		// The requested pool, so that an unchanged request still matches
 		// after a config edit moved the address; else where it is now.
-		if r.pool = c.Request.Pool; r.pool == "" {
-			if p := a.heldPool(r); p != nil {
-				r.pool = p.name
-			}
+		pool := c.Request.Pool
+		if p := a.heldPool(r); pool == "" && p != nil {
+			pool = p.name
 		}
+		r.pool = a.internPool(pool)
 		a.insert(r)
 	}
 	return errs

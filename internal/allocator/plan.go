@@ -139,7 +139,7 @@ func (a *Allocator) satisfied(r *record, req Request, n norm) bool {
 		u := r.held(f)
 		// A held address outside the requested pool is fine if the service
 		// was allocated from that pool: a config edit moved the address.
-		if req.Pool != "" && r.pool != req.Pool {
+		if req.Pool != "" && a.poolName(r.pool) != req.Pool {
 			if s := a.spanOf(f, u); s == nil || s.pool.name != req.Pool {
 				return false
 			}
@@ -162,7 +162,7 @@ func other(f Family) Family {
 // r, which keeps its addresses.
 func (a *Allocator) update(r *record, req Request, n norm) {
 	if req.Pool != "" {
-		r.pool = req.Pool
+		r.pool = a.internPool(req.Pool)
 	}
 	sh := shareOf(req)
 	flags := r.flags&^requestBits | requestFlags(n.families(), n.policy)
@@ -274,7 +274,7 @@ func (a *Allocator) plan(req Request, n norm, old *record) (*record, *RefusalErr
 			}
 			continue
 		}
-		r := &record{name: svc, pool: c.name, share: sh, flags: requestFlags(n.families(), n.policy)}
+		r := &record{name: svc, pool: a.internPool(c.name), share: sh, flags: requestFlags(n.families(), n.policy)}
 		for _, f := range need {
 			r.set(f, got[famIdx(f)])
 		}

@@ -1,6 +1,7 @@
 package allocator
 
 import (
+	"math"
 	"net/netip"
 	"slices"
 )
@@ -29,10 +30,10 @@ func shareOf(req Request) *share {
 // same address are chained through share.next.
 type record struct {
 	name  string
-	pool  string // the pool it was allocated from (or requested, when restored)
 	share *share
 	a6    u128
 	a4    uint32
+	pool  uint16 // the pool it was allocated from (or requested), see Allocator.poolName
 	flags uint8
 }
 
@@ -106,7 +107,7 @@ func familyOrder(v6first bool) [2]Family {
 // first address now, or, when every address is orphaned, the pool it was
 // allocated from.
 func (a *Allocator) assignment(r *record) Assignment {
-	as := Assignment{Pool: r.pool}
+	as := Assignment{Pool: a.poolName(r.pool)}
 	if p := a.heldPool(r); p != nil {
 		as.Pool = p.name
 	}
@@ -295,3 +296,22 @@ func sharable(addr netip.Addr, h *record, sh *share) *RefusalError {
 	}
 	return nil
 }
+
+// internPool returns the number of a pool name, so that a record keeps two
+// bytes rather than a string. Names are never forgotten; past 65,535 of them
+// (pool names ever configured or requested) a record forgets its pool name,
+// which only matters for an orphan's Assignment.Pool.
+func (a *Allocator) internPool(name string) uint16 {
+	if i, ok := a.poolNums[name]; ok {
+		return i
+	}
+	if len(a.poolNames) > math.MaxUint16 {
+		return 0
+	}
+	i := uint16(len(a.poolNames))
+	a.poolNames = append(a.poolNames, name)
+	a.poolNums[name] = i
+	return i
+}
+
+func (a *Allocator) poolName(i uint16) string { return a.poolNames[i] }
