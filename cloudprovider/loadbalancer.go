@@ -41,6 +41,9 @@ func (lb *loadBalancer) GetLoadBalancer(ctx context.Context, clusterName string,
 	}
 	a, ok := s.alloc.Assignment(serviceKey(svc))
 	if !ok || len(a.Addresses) == 0 {
+		// The service controller asks before it cleans up: a Service that was
+		// pending needs no more reports.
+		lb.p.clearPending(serviceKey(svc))
 		return nil, false, nil
 	}
 	fams, err := familiesOf(svc)
@@ -131,7 +134,7 @@ func (lb *loadBalancer) EnsureLoadBalancerDeleted(ctx context.Context, clusterNa
 // refused reports a failed allocation once per distinct message: a Warning Event
 // AllocationFailed on the Service and the failure counter.
 func (lb *loadBalancer) refused(svc *v1.Service, s *state, reason, msg string) {
-	if !lb.p.notePending(serviceKey(svc), msg) {
+	if !lb.p.notePending(svc, msg) {
 		return
 	}
 	lb.p.metrics.allocationFailures.WithLabelValues(reason).Inc()

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/record"
 	cloud "k8s.io/cloud-provider"
@@ -61,7 +63,7 @@ type Provider struct {
 	pendingMu sync.Mutex
 	// pending holds the Services that got no address, with the message last reported
 	// to them, so that a Service that stays pending is told once, not every retry.
-	pending map[string]string
+	pending map[string]pendingService
 }
 
 // state is what the provider learns in Initialize; it is set once before ready closes.
@@ -79,7 +81,7 @@ func New(cc CloudConfig, m *Metrics) *Provider {
 		cloudConfig: cc,
 		metrics:     m,
 		ready:       make(chan struct{}),
-		pending:     make(map[string]string),
+		pending:     make(map[string]pendingService),
 	}
 }
 
@@ -133,15 +135,23 @@ func (p *Provider) markReady(s *state) {
 	close(p.ready)
 }
 
-// notePending records that service got no address with msg. It returns true when
+// pendingService is the last failure reported to a Service.
+type pendingService struct {
+	uid types.UID // a re-created Service is told again
+	msg string
+}
+
+// notePending records that svc got no address with msg. It returns true when
 // msg is news to the Service (first failure, or a different one).
-func (p *Provider) notePending(service, msg string) bool {
+func (p *Provider) notePending(svc *v1.Service, msg string) bool {
 	p.pendingMu.Lock()
 	defer p.pendingMu.Unlock()
-	if last, ok := p.pending[service]; ok && last == msg {
+	key := serviceKey(svc)
+	last, ok := p.pending[key]
+	if ok && last.uid == svc.UID && last.msg == msg {
 		return false
 	}
-	p.pending[service] = msg
+	p.pending[key] = pendingService{uid: svc.UID, msg: msg}
 	return true
 }
 
