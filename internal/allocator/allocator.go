@@ -46,8 +46,18 @@ func New(cfg *config.Config) *Allocator {
 	return a
 }
 
-// Allocate returns addresses for req.Service, following the rules of
-// auto-assignment, requested pools and addresses, sharing and dual-stack.
+// Allocate returns addresses for req.Service.
+//
+// Without a requested pool or address, it takes the first pool in
+// declaration order that has auto-assign and an address for each family the
+// request needs (RequireDualStack: both; PreferDualStack: those of its
+// families the pool has; SingleStack: the first). A requested pool may have
+// auto-assign off; requested addresses must lie in it, or in some pool.
+// Within a pool, ranges in declared order, it takes the lowest address that
+// is free or that the service may share, as MetalLB v0.12 does: the same
+// non-empty sharing key, no common (protocol, port), the same traffic policy
+// and, for externalTrafficPolicy Local, the same selector. With
+// avoid-buggy-ips, IPv4 addresses ending in .0 or .255 are never handed out.
 //
 // A service whose current assignment still satisfies req gets it back
 // unchanged. Otherwise the service moves: the new assignment replaces the old
@@ -92,7 +102,9 @@ func (a *Allocator) Release(service string) bool {
 	return true
 }
 
-// Assignment returns what service holds.
+// Assignment returns what service holds. Its Pool is the pool that hands
+// out the first address, or, when every address is orphaned, the pool the
+// service was allocated from.
 func (a *Allocator) Assignment(service string) (Assignment, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
