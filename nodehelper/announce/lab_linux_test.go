@@ -25,6 +25,7 @@ import (
 // Client B has 192.0.2.2/24 and 2001:db8::2/64.
 type pair struct {
 	a, b       string // namespace names
+	br         string // namespace of the bridge between A and B, if bridged
 	macA, macB net.HardwareAddr
 }
 
@@ -66,13 +67,34 @@ func sysctl(t testing.TB, ns, key, value string) {
 	ip(t, "netns", "exec", ns, "sysctl", "-q", "-w", key+"="+value)
 }
 
-// newPair builds the lab and removes it when the test ends.
+// newPair builds the lab with A and B on one veth pair and removes it when
+// the test ends.
 func newPair(t testing.TB) *pair {
+	t.Helper()
+	return newLab(t, false)
+}
+
+// newBridgedPair builds the lab with A and B on ports pa and pb of a Linux
+// bridge br0 in a third namespace, with multicast snooping and the bridge's
+// own MLD querier on, so that the bridge forwards a solicited-node group
+// only to ports whose hosts reported it.
+func newBridgedPair(t testing.TB) *pair {
+	t.Helper()
+	return newLab(t, true)
+}
+
+// newLab builds the lab and removes it when the test ends.
+func newLab(t testing.TB, bridged bool) *pair {
 	t.Helper()
 	requireRoot(t)
 	name := fmt.Sprintf("announce-%d-%d", os.Getpid(), labCounter.Add(1))
 	p := &pair{a: name + "-a", b: name + "-b"}
-	for _, ns := range []string{p.a, p.b} {
+	namespaces := []string{p.a, p.b}
+	if bridged {
+		p.br = name + "-br"
+		namespaces = append(namespaces, p.br)
+	}
+	for _, ns := range namespaces {
 		ip(t, "netns", "add", ns)
 		t.Cleanup(func() {
 			if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
@@ -81,7 +103,20 @@ func newPair(t testing.TB) *pair {
 		})
 		ip(t, "-n", ns, "link", "set", "lo", "up")
 	}
-	ip(t, "-n", p.a, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", p.b)
+	if bridged {
+		ip(t, "-n", p.br, "link", "add", "br0", "type", "bridge", "mcast_snooping", "1", "mcast_querier", "1")
+		// The querier needs a usable link-local address at once.
+		sysctl(t, p.br, "net.ipv6.conf.br0.accept_dad", "0")
+		ip(t, "-n", p.br, "link", "set", "br0", "up")
+		ip(t, "-n", p.a, "link", "add", "eth0", "type", "veth", "peer", "name", "pa", "netns", p.br)
+		ip(t, "-n", p.b, "link", "add", "eth0", "type", "veth", "peer", "name", "pb", "netns", p.br)
+		for _, port := range []string{"pa", "pb"} {
+			ip(t, "-n", p.br, "link", "set", port, "master", "br0")
+			ip(t, "-n", p.br, "link", "set", port, "up")
+		}
+	} else {
+		ip(t, "-n", p.a, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", p.b)
+	}
 
 	// Node A: no address on eth0, service addresses on lo only.
 	for _, kv := range [][2]string{

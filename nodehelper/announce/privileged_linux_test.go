@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -350,4 +351,79 @@ func TestLabMembershipsOverflow(t *testing.T) {
 	if n := strings.Count(ip(t, "-n", p.a, "-6", "maddr", "show", "dev", "eth0"), "ff02::1:ff01:"); n != 6000 {
 		t.Errorf("%d groups on eth0, want 6000", n)
 	}
+}
+
+// TestLabSnoopingBridge puts a Linux bridge with MLD snooping and a querier
+// between A and B. Once the querier is in charge, the bridge forwards a
+// solicitation to a solicited-node group only to ports that reported the
+// group (checked first, by watching A receive nothing for unknown groups);
+// B then resolves the service address, which it can only because the
+// Announcer's memberships send MLD reports.
+func TestLabSnoopingBridge(t *testing.T) {
+	t.Parallel()
+
+	p := newBridgedPair(t)
+	p.addService(t, labVIP6)
+	p.startEcho(t)
+	a := p.startAnnouncer(t, noGratuitous)
+	c := p.client(t)
+	// Own a sentinel until the announcer serves (its group is joined), so
+	// that a solicitation A does not count is one it did not receive.
+	sentinel := netip.MustParseAddr("2001:db8::dead")
+	a.SetOwned([]netip.Addr{sentinel})
+	deadline := time.Now().Add(30 * time.Second)
+	for a.Stats().Groups == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the announcer never started serving")
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
+
+	// Until the querier is in charge (about 10 s after the bridge came up:
+	// Linux lets hosts report first) the bridge floods unknown groups, and A
+	// sees B's solicitations for fresh unowned addresses.
+	for i := 0; ; i++ {
+		if time.Now().After(deadline) {
+			t.Fatal("the bridge never stopped flooding solicitations to unknown groups")
+		}
+		before := a.Stats().IPv6.Dropped[NotOwned]
+		fresh := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 13: 0xee, 14: byte(i >> 8), 15: byte(i)})
+		if _, err := c.WriteToUDPAddrPort([]byte("probe"), netip.AddrPortFrom(fresh, echoPort)); err != nil {
+			t.Fatal(err)
+		}
+		flooded := false
+		for end := time.Now().Add(300 * time.Millisecond); !flooded && time.Now().Before(end); {
+			flooded = a.Stats().IPv6.Dropped[NotOwned] > before
+			time.Sleep(5 * time.Millisecond) // polling interval
+		}
+		if !flooded {
+			t.Logf("the bridge stopped flooding after %d probes", i+1)
+			break
+		}
+	}
+
+	a.SetOwned([]netip.Addr{sentinel, labVIP6})
+	group := solicitedNode(labVIP6).String()
+	for !strings.Contains(bridgeMDB(t, p.br), "port pa grp "+group) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the bridge never learnt %s on A's port:\n%s", group, bridgeMDB(t, p.br))
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+	if !echoWithin(t, c, labVIP6, 5*time.Second) {
+		t.Fatalf("no echo from %s through the snooping bridge; stats %+v\n%s", labVIP6, a.Stats().IPv6, bridgeMDB(t, p.br))
+	}
+	if got := p.neigh(t, labVIP6).LLAddr; got != p.macA.String() {
+		t.Errorf("B resolved %s to %q, want %s", labVIP6, got, p.macA)
+	}
+}
+
+// bridgeMDB returns the multicast database of the bridge in ns.
+func bridgeMDB(t testing.TB, ns string) string {
+	t.Helper()
+	out, err := exec.Command("bridge", "-n", ns, "mdb", "show").CombinedOutput()
+	if err != nil {
+		t.Fatalf("bridge mdb show: %v: %s", err, out)
+	}
+	return string(out)
 }
