@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -417,23 +418,44 @@ func newest(events []*corev1.Event, reasons []string) *corev1.Event {
 		if reasons != nil && !slices.Contains(reasons, e.Reason) {
 			continue
 		}
-		if best == nil || eventTime(e).After(eventTime(best)) {
+		if best == nil || newer(e, best) {
 			best = e
 		}
 	}
 	return best
 }
 
-// eventTime is when an Event was last observed, whichever API wrote it.
+// newer reports whether a was last observed after b. Timestamps of
+// core/v1 Events have one-second precision, so ties go to the later-created
+// Event, then to the higher resourceVersion (opaque by contract, in practice
+// etcd's revision: good enough to order two Events of one second).
+func newer(a, b *corev1.Event) bool {
+	if c := eventTime(a).Compare(eventTime(b)); c != 0 {
+		return c > 0
+	}
+	if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+		return c > 0
+	}
+	ra, errA := strconv.ParseUint(a.ResourceVersion, 10, 64)
+	rb, errB := strconv.ParseUint(b.ResourceVersion, 10, 64)
+	return errA == nil && errB == nil && ra > rb
+}
+
+// eventTime is when an Event was last observed, whichever API wrote it: the
+// series' last observation, else the later of eventTime (events.k8s.io/v1)
+// and lastTimestamp (core/v1), else firstTimestamp, else its creation.
 func eventTime(e *corev1.Event) time.Time {
-	t := e.CreationTimestamp.Time
-	for _, c := range []time.Time{e.FirstTimestamp.Time, e.LastTimestamp.Time, e.EventTime.Time} {
-		if c.After(t) {
+	if e.Series != nil && !e.Series.LastObservedTime.IsZero() {
+		return e.Series.LastObservedTime.Time
+	}
+	t := e.LastTimestamp.Time
+	if e.EventTime.After(t) {
+		t = e.EventTime.Time
+	}
+	for _, c := range []time.Time{e.FirstTimestamp.Time, e.CreationTimestamp.Time} {
+		if t.IsZero() {
 			t = c
 		}
-	}
-	if e.Series != nil && e.Series.LastObservedTime.After(t) {
-		t = e.Series.LastObservedTime.Time
 	}
 	return t
 }

@@ -340,3 +340,37 @@ func TestKeygen(t *testing.T) {
 		t.Fatalf("gossipkey.Parse(keygen output) error = %v", err)
 	}
 }
+
+func TestNewest(t *testing.T) {
+	at := func(reason string, last, created int, rv string) corev1.Event {
+		e := event("web", "Normal", reason, last, "")
+		e.CreationTimestamp = metav1.NewTime(base.Add(time.Duration(created) * time.Second))
+		e.ResourceVersion = rv
+		return e
+	}
+	series := at("series", 1, 1, "1")
+	series.Series = &corev1.EventSeries{Count: 2, LastObservedTime: metav1.NewMicroTime(base.Add(9 * time.Second))}
+	micro := corev1.Event{Reason: "micro", EventTime: metav1.NewMicroTime(base.Add(3 * time.Second))}
+	tests := []struct {
+		name   string
+		events []corev1.Event
+		want   string
+	}{
+		{name: "latest lastTimestamp", events: []corev1.Event{at("a", 5, 0, "9"), at("b", 4, 4, "10")}, want: "a"},
+		{name: "same second: later created", events: []corev1.Event{at("a", 5, 1, "9"), at("b", 5, 2, "3")}, want: "b"},
+		{name: "same second, same creation: higher resourceVersion", events: []corev1.Event{at("a", 5, 1, "12"), at("b", 5, 1, "9")}, want: "a"},
+		{name: "series", events: []corev1.Event{at("a", 5, 5, "9"), series}, want: "series"},
+		{name: "eventTime", events: []corev1.Event{at("a", 2, 2, "9"), micro}, want: "micro"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ptrs []*corev1.Event
+			for i := range tt.events {
+				ptrs = append(ptrs, &tt.events[i])
+			}
+			if got := newest(ptrs, nil); got == nil || got.Reason != tt.want {
+				t.Errorf("newest() = %v, want reason %q", got, tt.want)
+			}
+		})
+	}
+}
