@@ -77,6 +77,7 @@ const groupChunk = 128
 func (a *Announcer) control(ctx context.Context, l *link) error {
 	log := klog.FromContext(ctx)
 	groups := groupRefs{j: l.groups, refs: make(map[netip.Addr]int)}
+	defer a.groups.Store(0) // closing the link drops the memberships
 	var (
 		seen    ownedSet
 		bursts  []*burst
