@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -237,7 +238,7 @@ func (a *Allocator) plan(req Request, n norm, old *record) (*record, *RefusalErr
 		}
 	}
 
-	var exhausted []string
+	var short shortfalls
 	for _, c := range cands {
 		needs, nn := needed(c, &n)
 		if nn == 0 {
@@ -267,11 +268,7 @@ func (a *Allocator) plan(req Request, n norm, old *record) (*record, *RefusalErr
 			got[fi] = u
 		}
 		if missing != 0 {
-			if len(need) > 1 {
-				exhausted = append(exhausted, fmt.Sprintf("pool %q is exhausted for %s", c.name, missing))
-			} else {
-				exhausted = append(exhausted, fmt.Sprintf("pool %q is exhausted", c.name))
-			}
+			short.add(c.name, missing, len(need) > 1)
 			continue
 		}
 		r := &record{name: svc, pool: a.internPool(c.name), share: sh, flags: requestFlags(n.families(), n.policy)}
@@ -280,8 +277,8 @@ func (a *Allocator) plan(req Request, n norm, old *record) (*record, *RefusalErr
 		}
 		return r, nil
 	}
-	if len(exhausted) > 0 {
-		return nil, refuse(ReasonPoolExhausted, "%s", strings.Join(exhausted, "; "))
+	if short.n > 0 {
+		return nil, &RefusalError{Reason: ReasonPoolExhausted, Message: short.String()}
 	}
 	if len(cands) == 1 {
 		return nil, refuse(ReasonFamilyUnavailable, "pool %q has no %s", cands[0].name, describe(n, cands[0]))
@@ -367,4 +364,53 @@ func (a *Allocator) lowestAvailable(c *poolState, f Family, svc string, sh *shar
 		}
 	}
 	return best, bestIdx >= 0
+}
+
+// shortfalls lists the candidate pools that ran out, for the refusal
+// message; a failed attempt costs one string, however many pools.
+type shortfalls struct {
+	n     int
+	first [4]shortfall
+	more  []shortfall
+}
+
+type shortfall struct {
+	pool string
+	fam  Family
+	dual bool // the pool had to give two families: name the missing one
+}
+
+func (s *shortfalls) add(pool string, f Family, dual bool) {
+	x := shortfall{pool, f, dual}
+	if s.n < len(s.first) {
+		s.first[s.n] = x
+	} else {
+		s.more = append(s.more, x)
+	}
+	s.n++
+}
+
+// String returns `pool "a" is exhausted; pool "b" is exhausted for IPv6`.
+func (s *shortfalls) String() string {
+	var b strings.Builder
+	b.Grow(32 * s.n)
+	for i := range s.n {
+		var sf shortfall
+		if i < len(s.first) {
+			sf = s.first[i]
+		} else {
+			sf = s.more[i-len(s.first)]
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString("pool ")
+		b.WriteString(strconv.Quote(sf.pool))
+		b.WriteString(" is exhausted")
+		if sf.dual {
+			b.WriteString(" for ")
+			b.WriteString(sf.fam.String())
+		}
+	}
+	return b.String()
 }
