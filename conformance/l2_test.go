@@ -110,10 +110,7 @@ func failoverTrial(t *testing.T, c *labcluster.Cluster, addr netip.Addr) time.Du
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	owner, err := c.WaitReachable(ctx, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	owner := settledOwner(t, c, addr)
 	st, err := startStream(ctx, c, addr, 5*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
@@ -144,6 +141,35 @@ func failoverTrial(t *testing.T, c *labcluster.Cluster, addr netip.Addr) time.Du
 	}
 	waitReady(t, c, owner)
 	return took
+}
+
+// settledOwner waits until ownership of addr has settled (after a node came
+// back, it may take its addresses back): ten answers in a row over half a
+// second from one node. It returns that node.
+func settledOwner(t *testing.T, c *labcluster.Cluster, addr netip.Addr) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var owner string
+	streak := 0
+	err := labcluster.Poll(ctx, 50*time.Millisecond, func() (bool, error) {
+		actx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		n, err := c.Ask(actx, addr)
+		switch {
+		case err != nil:
+			streak = 0
+		case n == owner:
+			streak++
+		default:
+			owner, streak = n, 1
+		}
+		return streak >= 10, nil
+	})
+	if err != nil {
+		t.Fatalf("ownership of %v never settled (last %q): %v", addr, owner, err)
+	}
+	return owner
 }
 
 // waitReady waits until a node helper reports ready (caches synced, gossip

@@ -143,19 +143,21 @@ func (c *Controller) apply(ctx context.Context, l listers, changes election.Chan
 	if len(gained)+len(lost) > 0 {
 		log.Info("Ownership changed", "gained", keysString(gained), "lost", keysString(lost))
 	}
-	if len(gained) > 0 || len(c.reported) > 0 || c.hasOwnerless() {
-		svcByKey := map[string]*corev1.Service{}
-		for _, s := range l.svcs() {
-			svcByKey[s.Namespace+"/"+s.Name] = s
-		}
-		c.recordGained(gained, chosen, svcByKey)
-		c.reportOwnerless(svcByKey)
+	svcByKey := map[string]*corev1.Service{}
+	for _, s := range l.svcs() {
+		svcByKey[s.Namespace+"/"+s.Name] = s
 	}
+	c.recordOwned(chosen, svcByKey)
+	c.reportOwnerless(svcByKey)
 }
 
-// recordGained records nodeAssigned on every Service of each gained group.
-func (c *Controller) recordGained(gained []election.GroupKey, chosen map[netip.Addr][]string, svcs map[string]*corev1.Service) {
-	for _, k := range gained {
+// recordOwned records nodeAssigned, and sets the Announced condition, on
+// every Service this node newly announces: those of gained groups and those
+// that joined an owned group (a Service sharing an address already
+// announced here).
+func (c *Controller) recordOwned(chosen map[netip.Addr][]string, svcs map[string]*corev1.Service) {
+	now := map[string]string{}
+	for _, k := range c.table.Owned(c.o.NodeName) {
 		g, ok := c.table.Group(k)
 		if !ok {
 			continue
@@ -166,22 +168,26 @@ func (c *Controller) recordGained(gained []election.GroupKey, chosen map[netip.A
 				parts = append(parts, fmt.Sprintf("%s on %s", a, strings.Join(names, ",")))
 			}
 		}
+		msg := fmt.Sprintf("announcing %s from node %s", strings.Join(parts, ", "), c.o.NodeName)
+		if len(parts) == 0 {
+			msg = fmt.Sprintf("node %s owns %s but has no interface to announce it on", c.o.NodeName, addrsString(g.Addresses))
+		}
 		for _, key := range g.Services {
+			now[key] = msg
 			s := svcs[key]
-			if s == nil {
+			if s == nil || c.announced[key] == msg {
 				continue
 			}
 			if len(parts) == 0 {
-				msg := fmt.Sprintf("node %s owns %s but has no interface to announce it on", c.o.NodeName, addrsString(g.Addresses))
 				c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonNoInterface, "%s", msg)
 				c.setCondition(s, condition{status: metav1.ConditionFalse, reason: ConditionReasonNoInterface, message: msg})
 				continue
 			}
-			msg := fmt.Sprintf("announcing %s from node %s", strings.Join(parts, ", "), c.o.NodeName)
 			c.o.Events.Eventf(s, corev1.EventTypeNormal, ReasonNodeAssigned, "%s", msg)
 			c.setCondition(s, condition{status: metav1.ConditionTrue, reason: ConditionReasonAnnounced, message: msg})
 		}
 	}
+	c.announced = now
 }
 
 // setCondition asks for s's ConditionAnnounced to become cond, unless it
@@ -194,16 +200,6 @@ func (c *Controller) setCondition(s *corev1.Service, cond condition) {
 		return
 	}
 	c.status.set(s.Namespace+"/"+s.Name, cond)
-}
-
-// hasOwnerless reports whether any group has no owner.
-func (c *Controller) hasOwnerless() bool {
-	for _, g := range c.table.Groups() {
-		if c.table.Owner(g.Key) == "" {
-			return true
-		}
-	}
-	return false
 }
 
 // reportOwnerless records, once per change of explanation, why no node can

@@ -89,8 +89,11 @@ type Controller struct {
 	cfgVersion string
 	announcers map[string]*runningAnnouncer
 	reported   map[election.GroupKey]string
-	status     *statusWriter
-	bgpWarned  map[string]bool
+	// announced is the message last recorded per Service this node
+	// announces.
+	announced map[string]string
+	status    *statusWriter
+	bgpWarned map[string]bool
 	// memberChangeAt is when the last membership change was noticed, for the
 	// failover-time histogram.
 	memberChangeAt time.Time
