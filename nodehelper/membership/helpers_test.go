@@ -122,14 +122,11 @@ func (r *running) stop(t *testing.T) {
 }
 
 // kill shuts the member down without leaving, as a crash would: peers must
-// detect it. Run is left running on a dead memberlist until cleanup.
+// detect it.
 func (r *running) kill(t *testing.T) {
 	t.Helper()
-	r.mu.Lock()
-	ml := r.ml
-	r.mu.Unlock()
-	if err := ml.Shutdown(); err != nil {
-		t.Errorf("Shutdown() = %v", err)
+	if err := r.crash(); err != nil {
+		t.Errorf("%s: crash() = %v", r.cfg.NodeName, err)
 	}
 }
 

@@ -36,6 +36,11 @@ func (b *logBuffer) contains(s string) bool {
 	return false
 }
 
+// funcrLogger is a logger passing each entry's text to f.
+func funcrLogger(f func(string)) logr.Logger {
+	return funcr.New(func(prefix, args string) { f(prefix + " " + args) }, funcr.Options{Verbosity: 4})
+}
+
 // observe lets the cluster run for d: used where a test checks that
 // something does not happen, never to wait for something to happen.
 func observe(d time.Duration) { time.Sleep(d) }

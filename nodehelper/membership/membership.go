@@ -39,6 +39,8 @@ type Membership struct {
 	leaves atomic.Int64
 	// keyMismatches counts key-mismatch log lines, for tests.
 	keyMismatches atomic.Int64
+	// crashed is set by crash: Run then skips the graceful leave.
+	crashed atomic.Bool
 }
 
 // New validates cfg and returns a Membership that is not yet running.
@@ -91,6 +93,9 @@ func (m *Membership) Run(ctx context.Context) error {
 	m.logger.Info("gossip membership started", "address", ml.LocalNode().Address(), "encrypted", m.keyring != nil)
 
 	defer func() {
+		if m.crashed.Load() {
+			return
+		}
 		if err := ml.Leave(leaveTimeout); err != nil {
 			m.logger.Error(err, "failed to leave the gossip cluster gracefully; peers will detect the failure instead")
 		}
@@ -228,6 +233,19 @@ func (m *Membership) UpdateKeys(keys [][]byte) error {
 	}
 	m.logger.Info("gossip keys updated", "keys", len(keys))
 	return nil
+}
+
+// crash stops gossiping at once without leaving, as a killed process would:
+// peers have to detect the failure. Tests use it to measure detection.
+func (m *Membership) crash() error {
+	m.mu.Lock()
+	ml := m.ml
+	m.mu.Unlock()
+	if ml == nil {
+		return errors.New("not running")
+	}
+	m.crashed.Store(true)
+	return ml.Shutdown()
 }
 
 func (m *Membership) isJoined() bool {

@@ -1,11 +1,13 @@
 package membership
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -169,6 +171,9 @@ func TestMockClusterElection(t *testing.T) {
 	rest := slices.Delete(slices.Clone(ms), 2, 3)
 	waitMembers(t, 2*time.Second, rest, []string{"n0", "n1", "n3", "n4"})
 	t.Logf("graceful leave seen by all in %v", time.Since(start))
+	if n := leaving.leaves.Load(); n != 0 {
+		t.Errorf("the leaving member counted %d leave events; its own must be ignored", n)
+	}
 	after := ownersSeenBy(rest)
 	for k, was := range before {
 		if now := after[k]; was != "n2" && now != was {
@@ -181,5 +186,39 @@ func TestMockClusterElection(t *testing.T) {
 		if n := m.keyMismatches.Load(); n != 0 {
 			t.Errorf("%s saw %d key mismatches", m.cfg.NodeName, n)
 		}
+	}
+}
+
+// TestRejoinHealsPartition: two nodes that each started alone (their peer
+// lists were empty, as while the API server was unreachable) merge once a
+// rejoin round finds the other, and Changes reports it.
+func TestRejoinHealsPartition(t *testing.T) {
+	t.Parallel()
+	ts, addrs := mockCluster(t, "a", "b")
+	var peersOfB atomic.Pointer[[]netip.AddrPort]
+	peersOfB.Store(&[]netip.AddrPort{})
+	a := start(t, Config{NodeName: "a", Transport: ts["a"], Keys: [][]byte{testKey(1)}}, logr.Discard())
+	b := start(t, Config{
+		NodeName: "b", Transport: ts["b"], Keys: [][]byte{testKey(1)}, RejoinInterval: 100 * time.Millisecond,
+		Peers: func(context.Context) []netip.AddrPort { return *peersOfB.Load() },
+	}, logr.Discard())
+	for _, m := range []*running{a, b} {
+		select {
+		case <-m.Joined():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s alone never counted as joined", m.cfg.NodeName)
+		}
+	}
+	// Drain the notification of the first join.
+	select {
+	case <-a.Changes():
+	default:
+	}
+	peersOfB.Store(&[]netip.AddrPort{addrs[0]})
+	waitMembers(t, 5*time.Second, []*running{a, b}, []string{"a", "b"})
+	select {
+	case <-a.Changes():
+	default:
+		t.Error("a's Changes() did not signal the merge")
 	}
 }
