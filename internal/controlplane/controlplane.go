@@ -422,9 +422,8 @@ func (c *ControlPlane) PIDs() []int {
 	return pids
 }
 
-// Stop stops kube-apiserver, then etcd (SIGTERM to each process group, SIGKILL
-// after a grace period), waits for them and removes a temporary Dir. Calling it
-// again returns the first result.
+// Stop kills kube-apiserver, then etcd (SIGKILL to each process group), waits for
+// them and removes a temporary Dir. Calling it again returns the first result.
 func (c *ControlPlane) Stop() error {
 	c.stopOnce.Do(func() {
 		errs := c.stopProcesses()

@@ -216,7 +216,7 @@ func TestHelperHoldControlPlane(t *testing.T) {
 	if os.Getenv(helperEnv) != "1" {
 		t.Skip("helper process for TestProcessesDieWithParent")
 	}
-	c := ForTest(t)
+	c := ForTestWithOptions(t, Options{Dir: os.Getenv(helperEnv + "_DIR")})
 	fmt.Printf("pids %d %d\n", c.PIDs()[0], c.PIDs()[1])
 	select {}
 }
@@ -230,7 +230,8 @@ func TestProcessesDieWithParent(t *testing.T) {
 		t.Skipf("%v; run make controlplane", err)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperHoldControlPlane$", "-test.v")
-	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	// The helper dies without cleaning up: its state goes in our temporary directory.
+	cmd.Env = append(os.Environ(), helperEnv+"=1", helperEnv+"_DIR="+t.TempDir())
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -300,5 +301,19 @@ func ip(t *testing.T, args ...string) {
 	t.Helper()
 	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+func TestIPv6BindAddress(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
+	c := ForTestWithOptions(t, Options{BindAddress: netip.MustParseAddr("::1")})
+	if !strings.HasPrefix(c.Host(), "https://[::1]:") {
+		t.Errorf("Host() = %q, want https://[::1]:port", c.Host())
+	}
+	cs := kubernetes.NewForConfigOrDie(c.RESTConfig())
+	if _, err := cs.CoreV1().Namespaces().Get(t.Context(), "default", metav1.GetOptions{}); err != nil {
+		t.Errorf("failed to get namespace default: %v", err)
 	}
 }

@@ -9,11 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
-	"time"
 )
-
-// stopGrace is how long a process may take to exit after SIGTERM before it is killed.
-const stopGrace = 10 * time.Second
 
 // process is one child: etcd or kube-apiserver.
 type process struct {
@@ -55,28 +51,13 @@ func (p *process) exited() bool {
 	}
 }
 
-// stop sends SIGTERM to the process group, then SIGKILL after stopGrace, and
-// waits until the process is reaped.
+// stop kills the process group and waits until the process is reaped. There is
+// no graceful shutdown: Start never reuses etcd data, so nothing is worth saving.
 func (p *process) stop() error {
-	if p.exited() {
-		// The group may still hold children of a leader that died.
-		_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
-		return nil
+	if err := syscall.Kill(-p.pid(), syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("failed to kill %s (pid %d): %w", p.name, p.pid(), err)
 	}
-	if err := syscall.Kill(-p.pid(), syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("failed to signal %s (pid %d): %w", p.name, p.pid(), err)
-	}
-	t := time.NewTimer(stopGrace)
-	defer t.Stop()
-	select {
-	case <-p.done:
-	case <-t.C:
-		if err := syscall.Kill(-p.pid(), syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-			return fmt.Errorf("failed to kill %s (pid %d): %w", p.name, p.pid(), err)
-		}
-		<-p.done
-	}
-	_ = syscall.Kill(-p.pid(), syscall.SIGKILL) // anything left in the group
+	<-p.done
 	return nil
 }
 
