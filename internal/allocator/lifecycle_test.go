@@ -443,3 +443,15 @@ func TestPreferDualStackGrowth(t *testing.T) {
 		})
 	}
 }
+
+func TestShortfallsMessage(t *testing.T) {
+	t.Parallel()
+	var s shortfalls
+	for i := range 6 {
+		s.add(string(rune('a'+i)), IPv6, i == 5)
+	}
+	want := `pool "a" is exhausted; pool "b" is exhausted; pool "c" is exhausted; pool "d" is exhausted; pool "e" is exhausted; pool "f" is exhausted for IPv6`
+	if got := s.String(); got != want {
+		t.Errorf("String() = %s, want %s", got, want)
+	}
+}
