@@ -41,6 +41,10 @@ type Membership struct {
 	keyMismatches atomic.Int64
 	// crashed is set by crash: Run then skips the graceful leave.
 	crashed atomic.Bool
+	// leaving is set when Run starts leaving: from then on membership
+	// events are ignored, so the caller never takes over a peer's addresses
+	// on the way out.
+	leaving atomic.Bool
 }
 
 // New validates cfg and returns a Membership that is not yet running.
@@ -96,6 +100,7 @@ func (m *Membership) Run(ctx context.Context) error {
 		if m.crashed.Load() {
 			return
 		}
+		m.leaving.Store(true)
 		if err := ml.Leave(leaveTimeout); err != nil {
 			m.logger.Error(err, "failed to leave the gossip cluster gracefully; peers will detect the failure instead")
 		}
@@ -283,6 +288,9 @@ type eventDelegate struct{ m *Membership }
 // NotifyJoin records a live member.
 func (d eventDelegate) NotifyJoin(n *memberlist.Node) {
 	m := d.m
+	if m.leaving.Load() {
+		return
+	}
 	m.mu.Lock()
 	m.members[n.Name] = struct{}{}
 	count := len(m.members)
@@ -304,8 +312,9 @@ func (d eventDelegate) NotifyJoin(n *memberlist.Node) {
 // NotifyLeave forgets a member that left or was declared dead.
 func (d eventDelegate) NotifyLeave(n *memberlist.Node) {
 	m := d.m
-	if n.Name == m.cfg.NodeName {
-		// Our own graceful leave: we are going away, nothing to react to.
+	if n.Name == m.cfg.NodeName || m.leaving.Load() {
+		// Our own graceful leave, or anything seen while we go away:
+		// nothing to react to.
 		return
 	}
 	m.mu.Lock()
