@@ -227,7 +227,7 @@ func TestProcessesDieWithParent(t *testing.T) {
 	}
 	var o Options
 	if err := o.complete(); errors.Is(err, ErrBinariesMissing) && os.Getenv(RequireEnv) != "1" {
-		t.Skipf("%v; run make controlplane", err)
+		t.Skip(err)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperHoldControlPlane$", "-test.v")
 	// The helper dies without cleaning up: its state goes in our temporary directory.
@@ -315,5 +315,22 @@ func TestIPv6BindAddress(t *testing.T) {
 	cs := kubernetes.NewForConfigOrDie(c.RESTConfig())
 	if _, err := cs.CoreV1().Namespaces().Get(t.Context(), "default", metav1.GetOptions{}); err != nil {
 		t.Errorf("failed to get namespace default: %v", err)
+	}
+}
+
+// BenchmarkStartStop measures a whole Start (etcd and kube-apiserver ready) and Stop.
+func BenchmarkStartStop(b *testing.B) {
+	var o Options
+	if err := o.complete(); errors.Is(err, ErrBinariesMissing) {
+		b.Skip(err)
+	}
+	for b.Loop() {
+		c, err := Start(b.Context(), Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Stop(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

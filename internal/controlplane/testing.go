@@ -24,7 +24,7 @@ func ForTestWithOptions(t testing.TB, o Options) *ControlPlane {
 	t.Helper()
 	c, err := Start(t.Context(), o)
 	if errors.Is(err, ErrBinariesMissing) && os.Getenv(RequireEnv) != "1" {
-		t.Skipf("%v; run make controlplane", err)
+		t.Skip(err)
 	}
 	if err != nil {
 		t.Fatalf("failed to start control plane: %v", err)
