@@ -228,6 +228,7 @@ func TestNamesMatchControllers(t *testing.T) {
 		filepath.Join(repoRoot, "nodehelper", "controller", "apply.go"),
 		filepath.Join(repoRoot, "nodehelper", "controller", "status.go"),
 		filepath.Join(repoRoot, "cloudprovider", "request.go"),
+		filepath.Join(repoRoot, "cloudprovider", "provider.go"),
 	} {
 		file, err := parser.ParseFile(token.NewFileSet(), f, nil, 0)
 		if err != nil {
@@ -260,6 +261,7 @@ func TestNamesMatchControllers(t *testing.T) {
 		{name: "NoInterface", ours: reasonNoInterface, there: "ReasonNoInterface"},
 		{name: "BGPNotSupported", ours: reasonBGPNotSupported, there: "ReasonBGPNotSupported"},
 		{name: "condition", ours: conditionAnnounced, there: "ConditionAnnounced"},
+		{name: "CCM event source", ours: componentCCM, there: "clientName"},
 		{name: "sharing annotation", ours: annotationAllowSharedIP, there: "AnnotationAllowSharedIP"},
 	}
 	for _, tt := range tests {

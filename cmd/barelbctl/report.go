@@ -34,6 +34,12 @@ const (
 	conditionAnnounced = "barelb.io/Announced"
 
 	annotationAllowSharedIP = "metallb.universe.tf/allow-shared-ip"
+
+	// The event sources of the CCM and the node helpers. MetalLB records some
+	// of the same reasons (nodeAssigned, AllocationFailed, IPAllocated), so
+	// Events of other sources are ignored.
+	componentCCM        = "barelb-ccm"
+	componentNodeHelper = "barelb-nodehelper"
 )
 
 // Reasons barelbctl itself gives a problem it finds.
@@ -382,9 +388,10 @@ func parseAnnouncement(msg string) *announcement {
 	return a
 }
 
-// splitEvents sorts the Events into those of each Service ("namespace/name";
-// an Event whose UID names an earlier Service of the same name is dropped)
-// and those of the ConfigMap.
+// splitEvents sorts barelb's Events into those of each Service
+// ("namespace/name"; an Event whose UID names an earlier Service of the same
+// name is dropped) and those of the ConfigMap. Events of other sources are
+// dropped.
 func splitEvents(st clusterState) (map[string][]*corev1.Event, []*corev1.Event) {
 	uids := map[string]string{}
 	for _, s := range st.Services {
@@ -394,6 +401,9 @@ func splitEvents(st clusterState) (map[string][]*corev1.Event, []*corev1.Event) 
 	var cm []*corev1.Event
 	for i := range st.Events {
 		e := &st.Events[i]
+		if !fromBarelb(e) {
+			continue
+		}
 		o := e.InvolvedObject
 		switch o.Kind {
 		case "Service":
@@ -408,6 +418,17 @@ func splitEvents(st clusterState) (map[string][]*corev1.Event, []*corev1.Event) 
 		}
 	}
 	return svc, cm
+}
+
+// fromBarelb reports whether the CCM or a node helper recorded e, through
+// the core/v1 (source) or the events.k8s.io/v1 (reportingController) API.
+func fromBarelb(e *corev1.Event) bool {
+	for _, c := range []string{e.Source.Component, e.ReportingController} {
+		if c == componentCCM || c == componentNodeHelper {
+			return true
+		}
+	}
+	return false
 }
 
 // newest returns the newest Event with one of reasons (any reason when

@@ -76,7 +76,15 @@ func event(name, typ, reason string, at int, msg string) corev1.Event {
 	if name == "cm" {
 		obj = corev1.ObjectReference{Kind: "ConfigMap", Namespace: "barelb-system", Name: "config"}
 	}
-	return corev1.Event{InvolvedObject: obj, Type: typ, Reason: reason, Message: msg,
+	source := componentNodeHelper
+	switch reason {
+	case reasonIPAllocated, reasonAllocationFailed, reasonAddressOrphaned, reasonAddressConflict:
+		source = componentCCM
+	}
+	if name == "cm" {
+		source = componentCCM
+	}
+	return corev1.Event{InvolvedObject: obj, Type: typ, Reason: reason, Message: msg, Source: corev1.EventSource{Component: source},
 		LastTimestamp: metav1.NewTime(base.Add(time.Duration(at) * time.Second))}
 }
 
@@ -156,6 +164,31 @@ func TestBuildReportServices(t *testing.T) {
 				return []corev1.Event{e}
 			}(),
 			want: []serviceReport{{Namespace: "default", Name: "web", Addresses: []string{"198.51.100.1"}, Pool: "l2", Problems: []problem{}}},
+		},
+		{
+			name: "MetalLB's Events are not barelb's",
+			svcs: []corev1.Service{svc("web", 0, "198.51.100.1")},
+			events: func() []corev1.Event {
+				e := event("web", "Normal", reasonNodeAssigned, 3, `announcing from node "n1" with protocol "layer2"`)
+				e.Source.Component = "metallb-speaker"
+				f := event("web", "Warning", reasonAllocationFailed, 4, "old failure")
+				f.Source = corev1.EventSource{}
+				f.ReportingController = "metallb-controller"
+				return []corev1.Event{e, f}
+			}(),
+			want: []serviceReport{{Namespace: "default", Name: "web", Addresses: []string{"198.51.100.1"}, Pool: "l2", Problems: []problem{}}},
+		},
+		{
+			name: "events.k8s.io Events count",
+			svcs: []corev1.Service{svc("web", 0, "198.51.100.1")},
+			events: func() []corev1.Event {
+				e := event("web", "Normal", reasonNodeAssigned, 3, "announcing 198.51.100.1 on eth0 from node n2")
+				e.Source, e.ReportingController = corev1.EventSource{}, componentNodeHelper
+				return []corev1.Event{e}
+			}(),
+			want: []serviceReport{{Namespace: "default", Name: "web", Addresses: []string{"198.51.100.1"}, Pool: "l2", Problems: []problem{},
+				Announcement: &announcement{Node: "n2", Source: "event", Since: base.Add(3 * time.Second),
+					Addresses: []announcedAddress{{Address: "198.51.100.1", Interfaces: []string{"eth0"}}}}}},
 		},
 		{
 			name:   "allocation failed",

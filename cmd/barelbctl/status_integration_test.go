@@ -163,7 +163,10 @@ func createEvent(t *testing.T, cs kubernetes.Interface, svc *corev1.Service, typ
 			UID: svc.UID, ResourceVersion: svc.ResourceVersion},
 		Type: typ, Reason: reason, Message: msg,
 		FirstTimestamp: metav1.NewTime(at), LastTimestamp: metav1.NewTime(at), Count: 1,
-		Source: corev1.EventSource{Component: "barelb-nodehelper"},
+		Source: corev1.EventSource{Component: componentNodeHelper},
+	}
+	if reason == reasonAllocationFailed {
+		e.Source.Component = componentCCM
 	}
 	if _, err := cs.CoreV1().Events(svc.Namespace).Create(ctx, e, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("failed to create Event: %v", err)
