@@ -160,12 +160,15 @@ func TestProvider(t *testing.T) {
 	t.Run("pool removed while in use", func(t *testing.T) {
 		before := c.addresses(t, "pooled")
 		c.setConfig(t, strings.Replace(testConfig, "- name: manual\n  protocol: layer2\n  auto-assign: false\n  addresses: [198.51.100.96/28]\n", "", 1))
+		// pooled (.96), taken (.100), share-a and share-b (.101) were in "manual", late
+		// (.112) in "late", which this config lacks too: four orphaned addresses.
 		c.waitEvent(t, "test", "pooled", "AddressOrphaned", "198.51.100.96", 5*time.Second)
+		c.waitEvent(t, "test", "share-b", "AddressOrphaned", "198.51.100.101", 5*time.Second)
 		if diff := cmp.Diff(before, c.addresses(t, "pooled")); diff != "" {
 			t.Errorf("address changed (-want +got):\n%s", diff)
 		}
 		metrics := scrape(t, p.metrics)
-		for _, want := range []string{"barelb_config_stale 0", "barelb_orphaned_addresses 1", `barelb_pool_addresses{family="ipv4",pool="default",state="total"} 64`} {
+		for _, want := range []string{"barelb_config_stale 0", "barelb_orphaned_addresses 4", `barelb_pool_addresses{family="ipv4",pool="default",state="total"} 64`} {
 			if !strings.Contains(metrics, want) {
 				t.Errorf("metrics lack %q", want)
 			}

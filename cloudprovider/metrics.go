@@ -1,6 +1,7 @@
 package cloudprovider
 
 import (
+	"net/netip"
 	"strconv"
 	"sync"
 
@@ -105,5 +106,10 @@ func (c *poolCollector) CollectWithStability(ch chan<- metrics.Metric) {
 		ch <- metrics.NewLazyConstMetric(c.addresses, metrics.GaugeValue, float64(s.Size), s.Pool, fam, "total")
 		ch <- metrics.NewLazyConstMetric(c.addresses, metrics.GaugeValue, float64(s.InUse), s.Pool, fam, "in_use")
 	}
-	ch <- metrics.NewLazyConstMetric(c.orphaned, metrics.GaugeValue, float64(len(src.Orphans())))
+	// Shared addresses are orphaned once per holder; count each address once.
+	addrs := map[netip.Addr]bool{}
+	for _, o := range src.Orphans() {
+		addrs[o.Address] = true
+	}
+	ch <- metrics.NewLazyConstMetric(c.orphaned, metrics.GaugeValue, float64(len(addrs)))
 }
