@@ -98,8 +98,17 @@ func buildGroups(services []ServiceInfo) []group {
 		slices.Sort(g.Services)
 		g.Key = GroupKey(g.Addresses[0])
 	}
-	slices.SortFunc(gs, func(a, b group) int { return a.Key.Addr().Compare(b.Key.Addr()) })
-	return gs
+	// Sort by key through a small index: groups are large to swap.
+	order := make([]int32, len(gs))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return gs[a].Key.Addr().Compare(gs[b].Key.Addr()) })
+	sorted := make([]group, len(gs))
+	for i, j := range order {
+		sorted[i] = gs[j]
+	}
+	return sorted
 }
 
 // addRequirement adds what Service s asks of a node to r.

@@ -1,7 +1,9 @@
 package election
 
 import (
+	"runtime"
 	"slices"
+	"sync"
 )
 
 // Change is one group changing hands.
@@ -109,8 +111,8 @@ func (t *Table) Recompute(v View) Changes {
 			}
 			slices.Sort(tg.local)
 		}
-		t.elect(tg)
 	}
+	t.electAll()
 
 	var cs Changes
 	for _, g := range t.groups {
@@ -127,6 +129,34 @@ func (t *Table) Recompute(v View) Changes {
 	}
 	sortChanges(cs)
 	return cs
+}
+
+// parallelWork is the number of weight computations above which a full
+// recompute spreads the groups over the available CPUs.
+const parallelWork = 1 << 20
+
+// electAll elects every group from scratch. Each group's election only reads
+// the node arrays and writes its own entry, so splitting the groups over
+// goroutines gives the same result as one pass.
+func (t *Table) electAll() {
+	workers := runtime.GOMAXPROCS(0)
+	if workers < 2 || len(t.groups)*len(t.eligHash) < parallelWork {
+		for gi := range t.groups {
+			t.elect(&t.groups[gi])
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (len(t.groups) + workers - 1) / workers
+	for lo := 0; lo < len(t.groups); lo += chunk {
+		part := t.groups[lo:min(lo+chunk, len(t.groups))]
+		wg.Go(func() {
+			for gi := range part {
+				t.elect(&part[gi])
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // elect sets the owner of g from scratch.

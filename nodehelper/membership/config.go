@@ -13,8 +13,9 @@ import (
 )
 
 // Defaults. The timing profile detects a crashed member of a three-member
-// cluster on 127.0.0.1 in ≈ 0.47 s at the median and ≈ 0.7 s at worst in our
-// measurements (memberlist's own LAN defaults take 6–7 s), while the
+// cluster on 127.0.0.1 in ≈ 0.47–0.50 s at the median and ≈ 0.6–0.7 s at the
+// 99th percentile in our measurements (memberlist's own LAN defaults take
+// 6–7 s), while the
 // suspicion rules still need a second member's confirmation (SuspicionMult 3;
 // with 2 a single member's missed acks alone kill a peer, which a saturated
 // CPU does several times a minute). See TestFailureDetection and
