@@ -300,6 +300,9 @@ func serviceFor(svc *corev1.Service, cfg *config.Config, events []*corev1.Event)
 		return sr
 	}
 	ann, prob := announcementOf(svc, events)
+	if ann != nil && !announces(ann, addrs) {
+		ann = nil // about addresses the Service no longer holds
+	}
 	sr.Announcement = ann
 	if prob != nil {
 		sr.Problems = append(sr.Problems, *prob)
@@ -343,6 +346,18 @@ func announcementOf(svc *corev1.Service, events []*corev1.Event) (*announcement,
 		a.Node = e.Source.Host
 	}
 	return a, nil
+}
+
+// announces reports whether a names one of addrs.
+func announces(a *announcement, addrs []netip.Addr) bool {
+	for _, aa := range a.Addresses {
+		for _, x := range addrs {
+			if aa.Address == x.String() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // parseAnnouncement reads the node helpers' message

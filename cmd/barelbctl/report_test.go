@@ -146,6 +146,12 @@ func TestBuildReportServices(t *testing.T) {
 					Addresses: []announcedAddress{{Address: "198.51.100.1", Interfaces: []string{"eth1"}}}}}},
 		},
 		{
+			name:   "an announcement of an address the Service no longer holds is ignored",
+			svcs:   []corev1.Service{svc("web", 0, "198.51.100.2")},
+			events: []corev1.Event{event("web", "Normal", reasonNodeAssigned, 1, n2)},
+			want:   []serviceReport{{Namespace: "default", Name: "web", Addresses: []string{"198.51.100.2"}, Pool: "l2", Problems: []problem{}}},
+		},
+		{
 			name: "not announced after having been",
 			svcs: []corev1.Service{svc("web", 0, "198.51.100.1")},
 			events: []corev1.Event{
