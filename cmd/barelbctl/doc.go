@@ -1,2 +1,2 @@
-// Command barelbctl is barelb's command-line tool, one subcommand per task (validate, version, ...).
+// Command barelbctl is barelb's command-line tool, one subcommand per task (validate, keygen, status, version).
 package main
