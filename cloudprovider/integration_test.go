@@ -217,7 +217,7 @@ func TestSeedConfig(t *testing.T) {
 	}
 	c := newCluster(t)
 	c.setConfig(t, cm.Data["config"])
-	c.startCCM(t, ccmOptions{})
+	p := c.startCCM(t, ccmOptions{extraArgs: []string{"--logging-format=json"}})
 	c.waitEvent(t, "barelb-system", "config", "ConfigWarning", "BGP", 10*time.Second)
 
 	c.create(t, lbService("auto", nil))
@@ -234,6 +234,15 @@ func TestSeedConfig(t *testing.T) {
 	}
 	c.create(t, lbService("buggy", func(s *v1.Service) { s.Spec.LoadBalancerIP = "198.51.100.255" }))
 	c.waitEvent(t, "test", "buggy", "AllocationFailed", "198.51.100.255", 10*time.Second)
+
+	// --logging-format=json: the provider's own lines are JSON too.
+	log, err := os.ReadFile(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), `"msg":"barelb is ready"`) {
+		t.Errorf("no JSON line with msg \"barelb is ready\" in the CCM log %s", p.log)
+	}
 }
 
 // waitService waits for the Service to have addresses and returns it.
