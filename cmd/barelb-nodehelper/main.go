@@ -43,6 +43,11 @@ func main() {
 	log := klog.Background().WithValues("node", o.nodeName)
 	ctx = klog.NewContext(ctx, log)
 	log.Info("Starting barelb-nodehelper", "version", version.Version)
+	// Favoured scheduling keeps probe answers timely on a saturated node, so
+	// that peers do not declare it dead (needs CAP_SYS_NICE; optional).
+	if err := membership.RaisePriority(membership.HelperNiceness); err != nil {
+		log.Info("Running at normal priority", "reason", err.Error())
+	}
 	if err := run(ctx, o); err != nil {
 		log.Error(err, "barelb-nodehelper failed")
 		logs.FlushLogs()

@@ -35,6 +35,9 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	// Writes are rare (Events, one condition per Service per ownership
+	// change) but come in bursts when many addresses move at once.
+	cfg.QPS, cfg.Burst = 50, 100
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("failed to create the Kubernetes client: %w", err)

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -58,10 +59,11 @@ type Cluster struct {
 	ccmKube   string
 	nodeKube  string
 
-	mu      sync.Mutex
-	procs   map[string]*Process
-	echoes  []func()
-	ccmPort int
+	mu         sync.Mutex
+	procs      map[string]*Process
+	namespaces map[string]bool
+	echoes     []func()
+	ccmPort    int
 }
 
 // Start builds the lab, starts the control plane inside it, applies barelb's
@@ -71,7 +73,7 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	if err := o.complete(); err != nil {
 		return nil, err
 	}
-	c := &Cluster{o: o, procs: map[string]*Process{}, ccmPort: 10300}
+	c := &Cluster{o: o, procs: map[string]*Process{}, namespaces: map[string]bool{}, ccmPort: 10300}
 	if c.o.Dir == "" {
 		if c.o.Dir, err = os.MkdirTemp("", "barelb-lab-"); err != nil {
 			return nil, err
@@ -314,7 +316,9 @@ func (c *Cluster) StartCCM(replica int, extra ...string) (*Process, error) {
 		"--configure-cloud-routes=false",
 		"--bind-address=" + c.Lab.ControlAddr().String(),
 		"--secure-port=" + strconv.Itoa(port),
-		"--concurrent-service-syncs=4",
+		"--concurrent-service-syncs=10",
+		"--kube-api-qps=200",
+		"--kube-api-burst=400",
 		"--v=2",
 	}
 	args = append(args, c.o.CCMArgs...)
@@ -379,4 +383,54 @@ func (c *Cluster) Close() error {
 		errs = append(errs, os.RemoveAll(c.o.Dir))
 	}
 	return errors.Join(errs...)
+}
+
+// CPUTime returns the user and system CPU time the process has used so far,
+// from /proc (Linux).
+func (p *Process) CPUTime() (time.Duration, error) {
+	return procCPUTime(p.Cmd.Process.Pid)
+}
+
+func procCPUTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; fields after it are
+	// counted from its closing parenthesis.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	const ticks = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / ticks, nil
+}
+
+// CPUTimes returns the CPU time used so far by every running component and
+// by the control plane's processes, by name.
+func (c *Cluster) CPUTimes() map[string]time.Duration {
+	out := map[string]time.Duration{}
+	c.mu.Lock()
+	for name, p := range c.procs {
+		if d, err := p.CPUTime(); err == nil {
+			out[name] = d
+		}
+	}
+	c.mu.Unlock()
+	for i, pid := range c.CP.PIDs() {
+		if d, err := procCPUTime(pid); err == nil {
+			out[[]string{"etcd", "kube-apiserver"}[min(i, 1)]] += d
+		}
+	}
+	return out
 }

@@ -49,11 +49,28 @@ func NewService(namespace, name string) *corev1.Service {
 
 // CreateService creates s (its namespace first, if missing).
 func (c *Cluster) CreateService(ctx context.Context, s *corev1.Service) (*corev1.Service, error) {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: s.Namespace}}
-	if _, err := c.Admin.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := c.ensureNamespace(ctx, s.Namespace); err != nil {
 		return nil, err
 	}
 	return c.Admin.CoreV1().Services(s.Namespace).Create(ctx, s, metav1.CreateOptions{})
+}
+
+// ensureNamespace creates a namespace once.
+func (c *Cluster) ensureNamespace(ctx context.Context, name string) error {
+	c.mu.Lock()
+	done := c.namespaces[name]
+	c.mu.Unlock()
+	if done {
+		return nil
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if _, err := c.Admin.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	c.mu.Lock()
+	c.namespaces[name] = true
+	c.mu.Unlock()
+	return nil
 }
 
 // WaitIngress waits until the Service has load-balancer addresses and
@@ -89,6 +106,9 @@ func IngressAddrs(s *corev1.Service) []netip.Addr {
 // ready endpoint on each of nodes: the stand-in for the kubelet and the
 // EndpointSlice controller, which the lab does not run.
 func (c *Cluster) SetEndpoints(ctx context.Context, namespace, svc string, nodes ...string) error {
+	if err := c.ensureNamespace(ctx, namespace); err != nil {
+		return err
+	}
 	for _, fam := range []discoveryv1.AddressType{discoveryv1.AddressTypeIPv4, discoveryv1.AddressTypeIPv6} {
 		sl := &discoveryv1.EndpointSlice{
 			ObjectMeta: metav1.ObjectMeta{

@@ -24,6 +24,10 @@ import (
 	"github.com/barelb/barelb/nodehelper/ifaces"
 )
 
+// recomputeInterval is the shortest time between two recomputes caused by
+// Kubernetes changes.
+const recomputeInterval = 50 * time.Millisecond
+
 // Membership is the gossip membership the controller follows. Its methods
 // must not block.
 type Membership interface {
@@ -225,12 +229,32 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	c.members = c.o.Members.Members()
 	c.recompute(ctx, l)
+	// Kubernetes changes are batched: a recompute reads every cache, and
+	// during a burst (a thousand Services created at once) recomputing per
+	// event would spend the node's CPU for nothing. Membership changes,
+	// the failover path, are never delayed.
+	last := time.Now()
+	batch := time.NewTimer(0)
+	<-batch.C
+	batching := false
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-dirty:
+			if wait := recomputeInterval - time.Since(last); wait > 0 {
+				if !batching {
+					batch.Reset(wait)
+					batching = true
+				}
+				continue
+			}
 			c.recompute(ctx, l)
+			last = time.Now()
+		case <-batch.C:
+			batching = false
+			c.recompute(ctx, l)
+			last = time.Now()
 		case <-c.o.Members.Changes():
 			c.memberChangeAt = time.Now()
 			c.membersChanged(ctx, l)

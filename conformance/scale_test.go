@@ -1,0 +1,175 @@
+package conformance
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/barelb/barelb/internal/labcluster"
+)
+
+// bulkPool is an IPv6 pool for the scale cases, on-link for the client.
+const bulkPool = "- name: bulk\n  protocol: layer2\n  auto-assign: false\n  addresses: [\"2001:db8:0:1::/116\"]\n"
+
+// Case 12: Service creation to first reply through its address, one at a
+// time and a thousand at once.
+func TestCreateToReachable(t *testing.T) {
+	c := startCluster(t, labcluster.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cfg := strings.Replace(labConfig(t), "address-pools:\n", "address-pools:\n"+bulkPool, 1)
+	if err := c.ApplyConfig(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Lab.Client.AddRoute(ctx, netip.MustParsePrefix("2001:db8:0:1::/64")); err != nil {
+		t.Fatal(err)
+	}
+	var nodes []string
+	for _, n := range c.Lab.Nodes {
+		nodes = append(nodes, n.Name)
+	}
+	bulk := func(name string) *corev1.Service {
+		s := annotate(labcluster.NewService("bulk", name), "metallb.universe.tf/address-pool", "bulk")
+		s.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv6Protocol}
+		s.Spec.IPFamilyPolicy = ptrTo(corev1.IPFamilyPolicySingleStack)
+		s.Spec.Ports = s.Spec.Ports[:1]
+		return s
+	}
+	// reach creates a Service and returns the time to its first reply.
+	reach := func(ctx context.Context, s *corev1.Service) (time.Duration, error) {
+		if err := c.SetEndpoints(ctx, s.Namespace, s.Name, nodes...); err != nil {
+			return 0, err
+		}
+		start := time.Now()
+		if _, err := c.CreateService(ctx, s); err != nil {
+			return 0, err
+		}
+		addrs, err := c.WaitIngress(ctx, s.Namespace, s.Name)
+		if err != nil {
+			return 0, err
+		}
+		if err := c.AddVIP(ctx, addrs[0]); err != nil {
+			return 0, err
+		}
+		if _, err := c.WaitReachable(ctx, addrs[0]); err != nil {
+			return 0, err
+		}
+		return time.Since(start), nil
+	}
+
+	t.Run("one at a time", func(t *testing.T) {
+		var samples []time.Duration
+		for i := 0; i < 100; i++ {
+			d, err := reach(ctx, bulk(fmt.Sprintf("seq-%d", i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			samples = append(samples, d)
+		}
+		p50, p99, max := record("create → reachable, one at a time", samples)
+		t.Logf("create → reachable over %d Services: p50 %v p99 %v max %v", len(samples), p50, p99, max)
+	})
+
+	t.Run("a thousand at once", func(t *testing.T) {
+		const n = 1000
+		names := make([]string, n)
+		for i := range names {
+			names[i] = fmt.Sprintf("burst-%d", i)
+			if err := c.SetEndpoints(ctx, "bulk", names[i], nodes...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Create them all at once, from many clients' worth of goroutines.
+		cpuBefore := c.CPUTimes()
+		start := time.Now()
+		created := make([]time.Time, n)
+		errs := make(chan error, n)
+		var wg sync.WaitGroup
+		for w := 0; w < 32; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for i := w; i < n; i += 32 {
+					created[i] = time.Now()
+					if _, err := c.CreateService(ctx, bulk(names[i])); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}(w)
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		t.Logf("created %d Services in %v", n, time.Since(start))
+		// As each gets its address, put it on the nodes and ask through it.
+		reachable := make([]time.Duration, n)
+		var mu sync.Mutex
+		pending := map[string]int{}
+		for i, name := range names {
+			pending[name] = i
+		}
+		var probes sync.WaitGroup
+		probeErrs := make(chan error, n)
+		err := labcluster.Poll(ctx, 100*time.Millisecond, func() (bool, error) {
+			list, err := c.Admin.CoreV1().Services("bulk").List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return false, nil
+			}
+			for i := range list.Items {
+				s := &list.Items[i]
+				idx, ok := pending[s.Name]
+				addrs := labcluster.IngressAddrs(s)
+				if !ok || len(addrs) == 0 {
+					continue
+				}
+				delete(pending, s.Name)
+				probes.Add(1)
+				go func() {
+					defer probes.Done()
+					if err := c.AddVIP(ctx, addrs[0]); err != nil {
+						probeErrs <- err
+						return
+					}
+					if _, err := c.WaitReachable(ctx, addrs[0]); err != nil {
+						probeErrs <- err
+						return
+					}
+					mu.Lock()
+					reachable[idx] = time.Since(created[idx])
+					mu.Unlock()
+				}()
+			}
+			return len(pending) == 0, nil
+		})
+		if err != nil {
+			t.Fatalf("%d Services got no address: %v", len(pending), err)
+		}
+		allocated := time.Since(start)
+		probes.Wait()
+		total := time.Since(start)
+		close(probeErrs)
+		for err := range probeErrs {
+			t.Fatal(err)
+		}
+		for name, d := range c.CPUTimes() {
+			t.Logf("CPU time of %s during the burst: %v", name, d-cpuBefore[name])
+		}
+		p50, p99, max := record("create → reachable, 1,000 at once", reachable)
+		record("1,000 Services: all allocated (total)", []time.Duration{allocated})
+		record("1,000 Services: all reachable (total)", []time.Duration{total})
+		t.Logf("1,000 Services at once: all allocated in %v, all reachable in %v; per Service p50 %v p99 %v max %v", allocated, total, p50, p99, max)
+		if total > 20*time.Second {
+			t.Errorf("1,000 Services took %v to be reachable, want ≤ 10 s (20 s allowed on a noisy machine)", total)
+		}
+	})
+}
