@@ -217,6 +217,8 @@ type ccm struct {
 
 // ccmOptions tune startCCM.
 type ccmOptions struct {
+	// kubeconfig defaults to the admin's.
+	kubeconfig  string
 	leaderElect bool
 	securePort  bool
 	extraArgs   []string
@@ -232,8 +234,12 @@ func (c *cluster) startCCM(t *testing.T, o ccmOptions) *ccm {
 	if err != nil {
 		t.Fatal(err)
 	}
+	kubeconfig := o.kubeconfig
+	if kubeconfig == "" {
+		kubeconfig = c.cp.Kubeconfig()
+	}
 	args := []string{
-		"--kubeconfig=" + c.cp.Kubeconfig(),
+		"--kubeconfig=" + kubeconfig,
 		"--cloud-provider=barelb",
 		"--concurrent-service-syncs=10",
 		"--kube-api-qps=500", "--kube-api-burst=1000",
@@ -243,7 +249,7 @@ func (c *cluster) startCCM(t *testing.T, o ccmOptions) *ccm {
 	if o.securePort {
 		port := freePort(t)
 		args = append(args, "--secure-port="+strconv.Itoa(port), "--bind-address=127.0.0.1",
-			"--authentication-kubeconfig="+c.cp.Kubeconfig(), "--authorization-kubeconfig="+c.cp.Kubeconfig(),
+			"--authentication-kubeconfig="+kubeconfig, "--authorization-kubeconfig="+kubeconfig,
 			"--authorization-always-allow-paths=/healthz,/metrics", "--cert-dir="+dir)
 		p.metrics = fmt.Sprintf("https://127.0.0.1:%d/metrics", port)
 	} else {
