@@ -1,6 +1,7 @@
 package cloudprovider
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
@@ -57,4 +58,21 @@ func TestParseCloudConfigNil(t *testing.T) {
 	if diff := cmp.Diff(DefaultCloudConfig(), got); diff != "" {
 		t.Errorf("ParseCloudConfig(nil) (-want +got):\n%s", diff)
 	}
+}
+
+// FuzzParseCloudConfig: the --cloud-config file never panics the parser, and what it
+// accepts is complete.
+func FuzzParseCloudConfig(f *testing.F) {
+	f.Add([]byte("configMap:\n  namespace: metallb-system\n  name: config\n  key: config\n"))
+	f.Add([]byte(`{"configMap": {"key": "c.yaml"}}`))
+	f.Add([]byte("configMap: [1, 2]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cc, err := ParseCloudConfig(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		if cc.ConfigMap.Namespace == "" || cc.ConfigMap.Name == "" || cc.ConfigMap.Key == "" {
+			t.Fatalf("ParseCloudConfig(%q) = %+v, with an empty field", data, cc)
+		}
+	})
 }
