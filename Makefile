@@ -1,13 +1,16 @@
 # barelb: a load balancer for bare-metal Kubernetes.
 GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -X github.com/barelb/barelb/internal/version.Version=$(VERSION)
+LDFLAGS   := -X github.com/barelb/barelb/internal/version.Version=$(VERSION) \
+	-X k8s.io/component-base/version.gitVersion=$(VERSION) \
+	-X k8s.io/client-go/pkg/version.gitVersion=$(VERSION)
+IMAGE_CREATED := $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo 1970-01-01T00:00:00Z)
 BIN       := $(abspath bin)
 KUBE_VERSION := v1.37.2
 STATICCHECK_VERSION := v0.8.2
 export BARELB_BIN := $(BIN)
 
-.PHONY: all build test unit bench lint demo conformance controlplane deps clean
+.PHONY: all build test unit bench lint demo conformance controlplane kustomize images deps clean
 
 all: build
 
@@ -23,8 +26,22 @@ controlplane:
 	./hack/build-controlplane.sh $(BIN) $(KUBE_VERSION)
 
 # test runs every test: unit, integration against a real kube-apiserver, and the privileged lab tests.
-test: deps controlplane build
+test: deps controlplane kustomize build
 	BARELB_REQUIRE_CONTROLPLANE=1 $(GO) test -count=1 -timeout 40m ./...
+
+# kustomize builds bin/kustomize from the Go module proxy (hack/tools/kustomize).
+kustomize:
+	./hack/build-kustomize.sh $(BIN)
+
+# images writes OCI image tarballs of both binaries to bin/images without a registry or
+# a container engine: static binaries on an empty base (hack/ociimage), with USER,
+# ENTRYPOINT and labels from Dockerfile.ccm and Dockerfile.nodehelper.
+images:
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o $(BIN)/static/ ./cmd/barelb-ccm ./cmd/barelb-nodehelper
+	$(GO) run ./hack/ociimage -dockerfile Dockerfile.ccm -binary $(BIN)/static/barelb-ccm -created $(IMAGE_CREATED) \
+		-tag barelb/barelb-ccm:latest,barelb/barelb-ccm:$(VERSION) -o $(BIN)/images/barelb-ccm.tar
+	$(GO) run ./hack/ociimage -dockerfile Dockerfile.nodehelper -binary $(BIN)/static/barelb-nodehelper -created $(IMAGE_CREATED) \
+		-tag barelb/barelb-nodehelper:latest,barelb/barelb-nodehelper:$(VERSION) -o $(BIN)/images/barelb-nodehelper.tar
 
 unit:
 	$(GO) test -count=1 -short ./...
