@@ -30,11 +30,13 @@ address-pools:
   addresses: [2001:db8:3::/112]
 `
 
-// bulkService is the i-th Service of a bulk test: every fifth of the first 1,000 is
-// IPv4, the others IPv6. (Each Service also takes a ClusterIP, and the control
-// plane's IPv4 service range is a /24.)
+// bulkService is the i-th Service of a bulk test, without NodePorts: every fifth of
+// the first 1,000 is IPv4, the others IPv6. (Each Service also takes a ClusterIP,
+// and the control plane's IPv4 service range is a /24.)
 func bulkService(prefix string, i int) *v1.Service {
 	return lbService(fmt.Sprintf("%s-%d", prefix, i), func(s *v1.Service) {
+		// The NodePort range has room for 2,768 ports only.
+		s.Spec.AllocateLoadBalancerNodePorts = ptr(false)
 		if i%5 != 0 || i >= 1000 {
 			s.Spec.IPFamilies = []v1.IPFamily{v1.IPv6Protocol}
 		}
