@@ -1,6 +1,6 @@
 # barelb: a load balancer for bare-metal Kubernetes.
 GO        ?= go
-VERSION   ?= $(shell v=$$(git describe --tags --always --dirty 2>/dev/null); case "$$v" in v[0-9]*) echo $$v;; "") echo v0.0.0-dev;; *) echo v0.0.0-$$v;; esac)
+VERSION   ?= v0.0.0-$(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X github.com/barelb/barelb/internal/version.Version=$(VERSION) \
 	-X k8s.io/component-base/version.gitVersion=$(VERSION) \
 	-X k8s.io/client-go/pkg/version.gitVersion=$(VERSION)
