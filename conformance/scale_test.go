@@ -41,6 +41,9 @@ func TestCreateToReachable(t *testing.T) {
 		s.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv6Protocol}
 		s.Spec.IPFamilyPolicy = ptrTo(corev1.IPFamilyPolicySingleStack)
 		s.Spec.Ports = s.Spec.Ports[:1]
+		// A layer-2 load balancer needs no NodePorts, and allocating them
+		// serialises Service creation on the apiserver's port bitmap.
+		s.Spec.AllocateLoadBalancerNodePorts = ptrTo(false)
 		return s
 	}
 	// reach creates a Service and returns the time to its first reply.
