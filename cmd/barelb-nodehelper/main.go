@@ -75,6 +75,7 @@ type options struct {
 	rejoinInterval    time.Duration
 	gratuitousRefresh time.Duration
 	metricsAddr       string
+	profiling         bool
 }
 
 func parseFlags(args []string) (options, *logsapi.LoggingConfiguration, error) {
@@ -99,6 +100,7 @@ func parseFlags(args []string) (options, *logsapi.LoggingConfiguration, error) {
 	fs.DurationVar(&o.rejoinInterval, "rejoin-interval", 2*time.Second, "How often nodes that are not gossip members are joined again, so partitions heal.")
 	fs.DurationVar(&o.gratuitousRefresh, "gratuitous-refresh", 0, "Re-announce every owned address at this interval (0: only when gained).")
 	fs.StringVar(&o.metricsAddr, "metrics-address", ":7473", "Address of the /metrics, /healthz and /readyz endpoint; empty disables it.")
+	fs.BoolVar(&o.profiling, "profiling", false, "Serve Go profiles under /debug/pprof/ on the metrics address.")
 	logOpts := logsapi.NewLoggingConfiguration()
 	logsapi.AddGoFlags(logOpts, fs)
 	if err := fs.Parse(args); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"strings"
 	"sync"
@@ -126,7 +127,7 @@ func run(ctx context.Context, o options) error {
 		g.Go(func() error { return f.Run(ctx) })
 	}
 	if o.metricsAddr != "" {
-		g.Go(func() error { return serveMetrics(ctx, o.metricsAddr, reg, ctrl.Ready) })
+		g.Go(func() error { return serveMetrics(ctx, o.metricsAddr, reg, ctrl.Ready, o.profiling) })
 	}
 	return g.Wait()
 }
@@ -197,8 +198,14 @@ func (p *peerSource) get(ctx context.Context) []netip.AddrPort {
 }
 
 // serveMetrics serves /metrics, /healthz and /readyz until ctx ends.
-func serveMetrics(ctx context.Context, addr string, reg metrics.KubeRegistry, ready func() bool) error {
+func serveMetrics(ctx context.Context, addr string, reg metrics.KubeRegistry, ready func() bool, profiling bool) error {
 	mux := http.NewServeMux()
+	if profiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.Handle("/metrics", metrics.HandlerFor(reg, metrics.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {

@@ -100,7 +100,7 @@ func (c *Controller) readConfig(ctx context.Context, l listers) {
 // starting announcers for new interfaces, and records what changed.
 func (c *Controller) apply(ctx context.Context, l listers, changes election.Changes) {
 	log := klog.FromContext(ctx)
-	links := c.o.Links.Snapshot()
+	chooser := ifaces.NewChooser(c.o.Links.Snapshot(), c.o.NodeAddr, c.o.Filter)
 	perLink := map[string][]netip.Addr{}
 	chosen := map[netip.Addr][]string{}
 	var owned int
@@ -108,7 +108,7 @@ func (c *Controller) apply(ctx context.Context, l listers, changes election.Chan
 		g, _ := c.table.Group(k)
 		for _, a := range g.Addresses {
 			owned++
-			names, reason := ifaces.Choose(links, a, c.o.NodeAddr, c.o.Filter)
+			names, reason := chooser.Choose(a)
 			if !reason.OK() {
 				log.Info("No interface to announce on", "address", a, "reason", reason.String())
 				continue

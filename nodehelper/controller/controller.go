@@ -259,7 +259,17 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.memberChangeAt = time.Now()
 			c.membersChanged(ctx, l)
 		case <-c.o.Links.Changes():
+			// Addresses added to lo or kube-ipvs0 by kube-proxy change
+			// nothing here but arrive by the thousand: batch them too.
+			if wait := recomputeInterval - time.Since(last); wait > 0 {
+				if !batching {
+					batch.Reset(wait)
+					batching = true
+				}
+				continue
+			}
 			c.apply(ctx, l, nil)
+			last = time.Now()
 		}
 		c.reapAnnouncers(ctx)
 	}

@@ -190,34 +190,73 @@ func (r Reason) OK() bool { return r == ReasonConnected || r == ReasonNodeLink }
 // there is none, it is the (first eligible) link holding nodeAddr: a service address outside every
 // local subnet is still answered on the node's own LAN. Choose is pure and cheap: O(links·prefixes).
 func Choose(links []Link, vip netip.Addr, nodeAddr netip.Addr, f Filter) ([]string, Reason) {
+	return NewChooser(links, nodeAddr, f).Choose(vip)
+}
+
+// Chooser answers Choose for many addresses against one snapshot of links:
+// it classifies the links once, so each address costs only a look at the
+// eligible links' connected prefixes. A node with thousands of service
+// addresses on lo or kube-ipvs0 then pays for them once per snapshot, not
+// once per address. A Chooser is immutable and safe for concurrent use.
+type Chooser struct {
+	connected []connectedLink // eligible links with their connected (non-host) prefixes, in index order
+	nodeLink  string          // the eligible link holding the node address
+	fallback  Reason          // what Choose says when no link is connected
+}
+
+type connectedLink struct {
+	name     string
+	prefixes []netip.Prefix
+}
+
+// NewChooser classifies links for Choose with nodeAddr and f.
+func NewChooser(links []Link, nodeAddr netip.Addr, f Filter) *Chooser {
+	c := &Chooser{fallback: ReasonNoNodeLink}
+	sorted := slices.SortedFunc(slices.Values(links), func(a, b Link) int { return a.Index - b.Index })
+	nodeAddr = nodeAddr.Unmap()
+	for _, l := range sorted {
+		eligible := Exclude(l, links, f) == Eligible
+		holdsNode := false
+		var connected []netip.Prefix
+		for _, p := range l.Prefixes {
+			if nodeAddr.IsValid() && p.Addr().Unmap() == nodeAddr {
+				holdsNode = true
+			}
+			if eligible && p.Bits() < p.Addr().BitLen() {
+				connected = append(connected, p)
+			}
+		}
+		if len(connected) > 0 {
+			c.connected = append(c.connected, connectedLink{name: l.Name, prefixes: connected})
+		}
+		if holdsNode && c.nodeLink == "" {
+			if eligible {
+				c.nodeLink, c.fallback = l.Name, ReasonNodeLink
+			} else {
+				c.fallback = ReasonNodeLinkExcluded
+			}
+		}
+	}
+	return c
+}
+
+// Choose is Choose for vip against the Chooser's links.
+func (c *Chooser) Choose(vip netip.Addr) ([]string, Reason) {
 	vip = vip.Unmap()
 	if !vip.IsValid() || vip.IsUnspecified() || vip.IsMulticast() || vip.IsLoopback() || vip.IsLinkLocalUnicast() {
 		return nil, ReasonInvalidAddress
 	}
-	sorted := slices.SortedFunc(slices.Values(links), func(a, b Link) int { return a.Index - b.Index })
 	var names []string
-	for _, l := range sorted {
-		if Exclude(l, links, f) == Eligible && slices.ContainsFunc(l.Prefixes, func(p netip.Prefix) bool {
-			return p.Bits() < p.Addr().BitLen() && p.Contains(vip)
-		}) {
-			names = append(names, l.Name)
+	for _, l := range c.connected {
+		if slices.ContainsFunc(l.prefixes, func(p netip.Prefix) bool { return p.Contains(vip) }) {
+			names = append(names, l.name)
 		}
 	}
 	if len(names) > 0 {
 		return names, ReasonConnected
 	}
-	nodeAddr = nodeAddr.Unmap()
-	if !nodeAddr.IsValid() {
-		return nil, ReasonNoNodeLink
+	if c.nodeLink != "" {
+		return []string{c.nodeLink}, ReasonNodeLink
 	}
-	reason := ReasonNoNodeLink
-	for _, l := range sorted {
-		if slices.ContainsFunc(l.Prefixes, func(p netip.Prefix) bool { return p.Addr().Unmap() == nodeAddr }) {
-			if Exclude(l, links, f) == Eligible {
-				return []string{l.Name}, ReasonNodeLink
-			}
-			reason = ReasonNodeLinkExcluded
-		}
-	}
-	return nil, reason
+	return nil, c.fallback
 }
