@@ -139,16 +139,24 @@ func (c *controller) Run(ctx context.Context) error {
 
 // restore adopts the addresses in the status of every class-less LoadBalancer Service.
 // On a conflict the older Service keeps the address; the other gets an Event and, at its
-// next sync, another address.
+// next sync, another address. Services being deleted are adopted last, so they never
+// win a conflict: one of them may still show an address in its status that a live
+// Service got after the deleting one released it (the service controller removes the
+// finalizer after EnsureLoadBalancerDeleted, and a crash can fall in between).
 func (c *controller) restore(ctx context.Context, s *state, svcs []*v1.Service) {
 	logger := klog.FromContext(ctx)
-	var claims []allocator.Claim
+	var live, deleting []allocator.Claim
 	for _, svc := range svcs {
-		if claim, ok := claimFor(svc); ok {
-			claims = append(claims, claim)
+		claim, ok := claimFor(svc)
+		switch {
+		case !ok:
+		case svc.DeletionTimestamp != nil:
+			deleting = append(deleting, claim)
+		default:
+			live = append(live, claim)
 		}
 	}
-	errs := s.alloc.Restore(claims)
+	errs := append(s.alloc.Restore(live), s.alloc.Restore(deleting)...)
 	for _, err := range errs {
 		logger.Error(err, "Failed to adopt an address")
 		var ce *allocator.ClaimError
@@ -159,7 +167,7 @@ func (c *controller) restore(ctx context.Context, s *state, svcs []*v1.Service) 
 			}
 		}
 	}
-	logger.Info("Adopted existing assignments", "claims", len(claims), "conflicts", len(errs))
+	logger.Info("Adopted existing assignments", "claims", len(live)+len(deleting), "conflicts", len(errs))
 }
 
 // reportOrphans records AddressOrphaned on each Service that holds an address that
