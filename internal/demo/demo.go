@@ -97,11 +97,17 @@ func Run(ctx context.Context, out io.Writer, o Options) (err error) {
 		owner = n
 		say("  %-22s answered by %s (it answers ARP/NDP for the address)", netip.AddrPortFrom(a, labcluster.EchoPort), n)
 	}
-	if sv, err := c.Admin.CoreV1().Services("default").Get(ctx, "demo", metav1.GetOptions{}); err == nil {
+	// The owner writes the barelb.io/Announced condition off its hot path.
+	_ = labcluster.Poll(wctx, 100*time.Millisecond, func() (bool, error) {
+		sv, err := c.Admin.CoreV1().Services("default").Get(wctx, "demo", metav1.GetOptions{})
+		if err != nil || len(sv.Status.Conditions) == 0 {
+			return false, nil
+		}
 		for _, cond := range sv.Status.Conditions {
 			say("  status condition %s=%s: %s", cond.Type, cond.Status, cond.Message)
 		}
-	}
+		return true, nil
+	})
 	for i := 0; i < 3; i++ {
 		n, err := c.Ask(wctx, addrs[0])
 		if err != nil {
@@ -136,7 +142,7 @@ func Run(ctx context.Context, out io.Writer, o Options) (err error) {
 	say("")
 	say("The lab stays up. Try, from another shell:")
 	say("  ip netns exec %s ip neigh          # the client's view", c.Lab.Client.Netns)
-	say("  KUBECONFIG=%s bin/barelbctl status", c.CP.Kubeconfig())
+	say("  ip netns exec %s bin/barelbctl status --kubeconfig %s", c.Lab.Switch.Netns, c.CP.Kubeconfig())
 	say("Press Ctrl-C to tear everything down.")
 	<-ctx.Done()
 	return nil
