@@ -2,6 +2,8 @@ package conformance
 
 import (
 	"context"
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,9 +50,8 @@ func TestPartitionHeals(t *testing.T) {
 	}
 }
 
-func waitAnsweredByOther(t *testing.T, c *labcluster.Cluster, a interface{ String() string }, not string) {
+func waitAnsweredByOther(t *testing.T, c *labcluster.Cluster, addr netip.Addr, not string) {
 	t.Helper()
-	addr := mustAddr(a.String())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	err := labcluster.Poll(ctx, 50*time.Millisecond, func() (bool, error) {
@@ -94,7 +95,17 @@ func TestGossipKeys(t *testing.T) {
 			if err := c.SetGossipKeys(ctx, step...); err != nil {
 				t.Fatal(err)
 			}
-			holdFor(t, 2*time.Second, 100*time.Millisecond, "during rotation", func() error { return nil })
+			// Two seconds per step, checking all along that nothing moved.
+			holdFor(t, 2*time.Second, 100*time.Millisecond, "during rotation", func() error {
+				st.mu.Lock()
+				defer st.mu.Unlock()
+				for seq, n := range st.replies {
+					if n != owner {
+						return fmt.Errorf("request %d answered by %s, not the owner %s", seq, n, owner)
+					}
+				}
+				return nil
+			})
 		}
 		sent, lost := st.stopAndCount()
 		st.mu.Lock()
