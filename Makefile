@@ -56,8 +56,15 @@ lint:
 	$(BIN)/staticcheck ./...
 
 # conformance runs the end-to-end suite in a lab of network namespaces (root).
+# make conformance KUBECONFIG=path runs the allocation-only cases against an
+# existing cluster with barelb installed, and skips the lab.
+ifeq ($(origin KUBECONFIG),command line)
+conformance:
+	BARELB_KUBECONFIG=$(KUBECONFIG) $(GO) test -count=1 -timeout 10m -v -run TestExistingCluster ./conformance/
+else
 conformance: deps controlplane build
 	BARELB_REQUIRE_CONTROLPLANE=1 $(GO) test -count=1 -timeout 30m -v ./conformance/
+endif
 
 # demo: a lab cluster with a LoadBalancer Service reachable through barelb (root).
 demo:
