@@ -149,6 +149,9 @@ func (c *Controller) apply(ctx context.Context, l listers, changes election.Chan
 	}
 	c.recordOwned(chosen, svcByKey)
 	c.reportOwnerless(svcByKey)
+	if c.status != nil && len(changes) > 0 {
+		c.status.forget(func(key string) bool { return svcByKey[key] != nil })
+	}
 }
 
 // recordOwned records nodeAssigned, and sets the Announced condition, on

@@ -74,6 +74,22 @@ func (w *statusWriter) set(key string, c condition) {
 	}
 }
 
+// forget drops what is remembered of Services that no longer exist.
+func (w *statusWriter) forget(exists func(key string) bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for key := range w.written {
+		if !exists(key) {
+			delete(w.written, key)
+		}
+	}
+	for key := range w.pending {
+		if !exists(key) {
+			delete(w.pending, key)
+		}
+	}
+}
+
 // run writes pending conditions until ctx ends.
 func (w *statusWriter) run(ctx context.Context) {
 	log := klog.FromContext(ctx)
