@@ -29,6 +29,7 @@ func (c *Controller) startAnnouncer(ctx context.Context, name string) error {
 		ra.err = ra.a.Run(actx)
 	}()
 	c.announcers[name] = ra
+	c.o.Metrics.announcerSet(name, ra.a)
 	klog.FromContext(ctx).Info("Started announcer", "interface", name)
 	return nil
 }
@@ -42,6 +43,7 @@ func (c *Controller) reapAnnouncers(ctx context.Context) {
 			klog.FromContext(ctx).Info("Announcer stopped", "interface", name, "err", ra.err)
 			ra.cancel()
 			delete(c.announcers, name)
+			c.o.Metrics.announcerSet(name, nil)
 		default:
 		}
 	}
@@ -56,5 +58,6 @@ func (c *Controller) stopAnnouncers() {
 	for name, ra := range c.announcers {
 		<-ra.done
 		delete(c.announcers, name)
+		c.o.Metrics.announcerSet(name, nil)
 	}
 }

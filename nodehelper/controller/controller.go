@@ -20,6 +20,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/barelb/barelb/internal/config"
+	"github.com/barelb/barelb/nodehelper/announce"
 	"github.com/barelb/barelb/nodehelper/election"
 	"github.com/barelb/barelb/nodehelper/ifaces"
 )
@@ -54,6 +55,8 @@ type Links interface {
 type Announcer interface {
 	SetOwned(addrs []netip.Addr)
 	Run(ctx context.Context) error
+	// Stats returns the announcer's counters; it must not block.
+	Stats() announce.Stats
 }
 
 // Options are the controller's settings and dependencies.

@@ -13,6 +13,7 @@ type Metrics struct {
 	changes     *metrics.Counter
 	failover    *metrics.Histogram
 	configStale *metrics.Gauge
+	announcers  *announcerCollector
 }
 
 // NewMetrics creates the controller's metrics; register them with Register.
@@ -35,6 +36,7 @@ func NewMetrics() *Metrics {
 			Help:    "Time from a gossip membership change to this node taking over the addresses it gained, in seconds.",
 			Buckets: []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
 		}),
+		announcers: newAnnouncerCollector(),
 		configStale: metrics.NewGauge(&metrics.GaugeOpts{
 			Name: "barelb_nodehelper_config_stale",
 			Help: "1 when the configuration ConfigMap is invalid and the last good configuration is in force, else 0.",
@@ -45,6 +47,16 @@ func NewMetrics() *Metrics {
 // Register registers the metrics with r.
 func (m *Metrics) Register(r metrics.KubeRegistry) {
 	r.MustRegister(m.members, m.owned, m.changes, m.failover, m.configStale)
+	r.CustomMustRegister(m.announcers)
+}
+
+// announcerSet records the announcer of an interface for the per-interface
+// counters; nil removes it.
+func (m *Metrics) announcerSet(iface string, s statsSource) {
+	if m == nil {
+		return
+	}
+	m.announcers.set(iface, s)
 }
 
 func (m *Metrics) observe(members, owned, changes int) {
