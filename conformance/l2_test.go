@@ -89,6 +89,24 @@ func TestReachableThroughElectedNode(t *testing.T) {
 	if want := c.Lab.Node(owners[0]).MAC.String(); len(macs) == 1 && macs[0] != want {
 		t.Errorf("ARP for %v answered by %s, want the owner %s's %s", addrs[0], macs[0], owners[0], want)
 	}
+	// The owner's metrics count what it answered.
+	h := c.Lab.Node(owners[0])
+	body, err := httpBodyIn(ctx, c.Lab.Client, "http://"+netip.AddrPortFrom(h.IPv4.Addr(), 7473).String()+"/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`barelb_nodehelper_replies_sent_total{family="IPv4",interface="eth0"}`,
+		`barelb_nodehelper_gratuitous_sent_total{family="IPv6",interface="eth0"}`,
+		`barelb_nodehelper_owned_addresses 2`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the owner's /metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(body, `barelb_nodehelper_replies_sent_total{family="IPv4",interface="eth0"} 0`) {
+		t.Error("the owner counted no ARP reply")
+	}
 }
 
 // answeringMACs sends ARP requests for addr from the client and returns the

@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -93,6 +94,22 @@ func arpProbe(h *lab.Host, addr netip.Addr, count int, wait time.Duration) ([]st
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// httpBodyIn GETs url from inside h's namespace and returns the body.
+func httpBodyIn(ctx context.Context, h *lab.Host, url string) (string, error) {
+	client := &http.Client{Transport: &http.Transport{DialContext: h.DialContext}, Timeout: 2 * time.Second}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
 }
 
 // httpGetIn GETs url from inside h's namespace and returns the status code.
