@@ -10,10 +10,9 @@ import (
 
 // Addresses used by the wire-byte tables.
 var (
-	ourMAC    = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x0a}
-	clientMAC = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x0b}
-	vip4      = netip.MustParseAddr("192.0.2.10")
-	vip6      = netip.MustParseAddr("2001:db8::10")
+	ourMAC = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x0a}
+	vip4   = netip.MustParseAddr("192.0.2.10")
+	vip6   = netip.MustParseAddr("2001:db8::10")
 )
 
 // ownsOnly returns an ownership test for exactly addrs.
