@@ -26,7 +26,7 @@ controlplane:
 	./hack/build-controlplane.sh $(BIN) $(KUBE_VERSION)
 
 # test runs every test: unit, integration against a real kube-apiserver, and the privileged lab tests.
-test: deps controlplane kustomize build
+test: deps controlplane kustomize build lint
 	BARELB_REQUIRE_CONTROLPLANE=1 $(GO) test -count=1 -timeout 40m ./...
 
 # kustomize builds bin/kustomize from the Go module proxy (hack/tools/kustomize).
