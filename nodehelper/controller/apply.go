@@ -51,6 +51,7 @@ func (c *Controller) recompute(ctx context.Context, l listers) {
 	}
 	svcs := l.svcs()
 	infos, bgp := serviceView(svcs, slices, c.cfg)
+	c.bgp = bgp
 	var nodes []election.NodeInfo
 	k8sNodes := l.nodes()
 	for _, n := range k8sNodes {
@@ -61,7 +62,6 @@ func (c *Controller) recompute(ctx context.Context, l listers) {
 	}
 	changes := c.table.Recompute(election.View{Nodes: nodes, Services: infos, Members: c.members})
 	c.apply(ctx, l, changes)
-	c.warnBGP(svcs, bgp)
 }
 
 // readConfig parses the ConfigMap when it changed. An invalid or missing
@@ -149,6 +149,7 @@ func (c *Controller) apply(ctx context.Context, l listers, changes election.Chan
 	}
 	c.recordOwned(chosen, svcByKey)
 	c.reportOwnerless(svcByKey)
+	c.warnBGP(svcByKey)
 	if c.status != nil && len(changes) > 0 {
 		c.status.forget(func(key string) bool { return svcByKey[key] != nil })
 	}
@@ -255,18 +256,14 @@ func explain(g election.Group, cand election.GroupCandidates) string {
 
 // warnBGP records, once per Service and address, that a BGP pool's address
 // is not announced. One member reports each address.
-func (c *Controller) warnBGP(svcs []*corev1.Service, bgp []bgpAddress) {
-	byKey := map[string]*corev1.Service{}
-	for _, s := range svcs {
-		byKey[s.Namespace+"/"+s.Name] = s
-	}
-	for _, b := range bgp {
+func (c *Controller) warnBGP(svcs map[string]*corev1.Service) {
+	for _, b := range c.bgp {
 		id := b.Service + "|" + b.Addr.String()
 		if c.bgpWarned[id] || reporter(c.members, election.GroupKey(b.Addr)) != c.o.NodeName {
 			continue
 		}
 		c.bgpWarned[id] = true
-		if s := byKey[b.Service]; s != nil {
+		if s := svcs[b.Service]; s != nil {
 			c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonBGPNotSupported, "%s is from BGP pool %q: BGP is not supported by barelb, the address is assigned but not announced", b.Addr, b.Pool)
 		}
 	}

@@ -100,6 +100,8 @@ type Controller struct {
 	// announces.
 	announced map[string]string
 	status    *statusWriter
+	// bgp are the addresses of BGP pools found by the last recompute.
+	bgp       []bgpAddress
 	bgpWarned map[string]bool
 	// memberChangeAt is when the last membership change was noticed, for the
 	// failover-time histogram.
@@ -240,20 +242,28 @@ func (c *Controller) Run(ctx context.Context) error {
 	batch := time.NewTimer(0)
 	<-batch.C
 	batching := false
+	// due reports whether a change may be handled now; if it is too soon
+	// after the last one, it arms the batch timer (once) instead.
+	due := func() bool {
+		wait := recomputeInterval - time.Since(last)
+		if wait <= 0 {
+			return true
+		}
+		if !batching {
+			batch.Reset(wait)
+			batching = true
+		}
+		return false
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-dirty:
-			if wait := recomputeInterval - time.Since(last); wait > 0 {
-				if !batching {
-					batch.Reset(wait)
-					batching = true
-				}
-				continue
+			if due() {
+				c.recompute(ctx, l)
+				last = time.Now()
 			}
-			c.recompute(ctx, l)
-			last = time.Now()
 		case <-batch.C:
 			batching = false
 			c.recompute(ctx, l)
@@ -264,15 +274,10 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-c.o.Links.Changes():
 			// Addresses added to lo or kube-ipvs0 by kube-proxy change
 			// nothing here but arrive by the thousand: batch them too.
-			if wait := recomputeInterval - time.Since(last); wait > 0 {
-				if !batching {
-					batch.Reset(wait)
-					batching = true
-				}
-				continue
+			if due() {
+				c.apply(ctx, l, nil)
+				last = time.Now()
 			}
-			c.apply(ctx, l, nil)
-			last = time.Now()
 		}
 		c.reapAnnouncers(ctx)
 	}
