@@ -12,13 +12,7 @@ func TestReplyARP(t *testing.T) {
 	t.Parallel()
 
 	request := ethBroadcastFromClient + "0806 0001 0800 06 04 0001 02000000000b c0000214 000000000000 c000020a" + arpPad
-	tests := []struct {
-		name   string
-		frame  string
-		owned  []netip.Addr
-		want   string
-		reason Reason
-	}{
+	tests := []replyCase{
 		{
 			name:   "request for owned address",
 			frame:  request,
@@ -135,22 +129,7 @@ func TestReplyARP(t *testing.T) {
 			reason: Malformed,
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got, reason := ReplyARP(wire(t, tt.frame), ourMAC, ownsOnly(tt.owned...))
-			if diff := cmp.Diff(tt.reason, reason); diff != "" {
-				t.Errorf("reason (-want +got):\n%s", diff)
-			}
-			var want []byte
-			if tt.want != "" {
-				want = wire(t, tt.want)
-			}
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("reply (-want +got):\n%s", diff)
-			}
-		})
-	}
+	runReplyCases(t, ReplyARP, tests)
 }
 
 func TestGratuitousARP(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // Addresses used by the wire-byte tables.
@@ -68,3 +70,34 @@ const (
 		"60000000 0020 3a ff 20010db8000000000000000000000010 ff020000000000000000000000000001" +
 		"8800 f903 20000000 20010db8000000000000000000000010 0201 02000000000a"
 )
+
+// replyCase is one row of a ReplyARP or ReplyNDP table: an incoming frame and
+// the expected reply (empty for none) and reason, wire bytes in hex.
+type replyCase struct {
+	name   string
+	frame  string
+	owned  []netip.Addr
+	want   string
+	reason Reason
+}
+
+// runReplyCases runs a ReplyARP or ReplyNDP table.
+func runReplyCases(t *testing.T, reply func([]byte, net.HardwareAddr, func(netip.Addr) bool) ([]byte, Reason), tests []replyCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, reason := reply(wire(t, tt.frame), ourMAC, ownsOnly(tt.owned...))
+			if diff := cmp.Diff(tt.reason, reason); diff != "" {
+				t.Errorf("reason (-want +got):\n%s", diff)
+			}
+			var want []byte
+			if tt.want != "" {
+				want = wire(t, tt.want)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("reply (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

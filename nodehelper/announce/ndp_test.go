@@ -10,13 +10,7 @@ import (
 func TestReplyNDP(t *testing.T) {
 	t.Parallel()
 
-	tests := []struct {
-		name   string
-		frame  string
-		owned  []netip.Addr
-		want   string
-		reason Reason
-	}{
+	tests := []replyCase{
 		{
 			name:   "multicast solicitation for owned address",
 			frame:  nsMulticast,
@@ -136,22 +130,7 @@ func TestReplyNDP(t *testing.T) {
 			reason: Malformed,
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got, reason := ReplyNDP(wire(t, tt.frame), ourMAC, ownsOnly(tt.owned...))
-			if diff := cmp.Diff(tt.reason, reason); diff != "" {
-				t.Errorf("reason (-want +got):\n%s", diff)
-			}
-			var want []byte
-			if tt.want != "" {
-				want = wire(t, tt.want)
-			}
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("reply (-want +got):\n%s", diff)
-			}
-		})
-	}
+	runReplyCases(t, ReplyNDP, tests)
 }
 
 func TestUnsolicitedNA(t *testing.T) {
