@@ -52,17 +52,7 @@ func TestPartitionHeals(t *testing.T) {
 
 func waitAnsweredByOther(t *testing.T, c *labcluster.Cluster, addr netip.Addr, not string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	err := labcluster.Poll(ctx, 50*time.Millisecond, func() (bool, error) {
-		actx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-		defer cancel()
-		n, err := c.Ask(actx, addr)
-		return err == nil && n != not, nil
-	})
-	if err != nil {
-		t.Fatalf("%v not taken over from %s: %v", addr, not, err)
-	}
+	waitAnswer(t, c, addr, "taken over from "+not, func(n string) bool { return n != not })
 }
 
 // Case 11: a helper with a wrong key does not join and says so; rotating the

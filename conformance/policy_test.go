@@ -103,19 +103,25 @@ func TestAnnouncementPolicies(t *testing.T) {
 // waitAnsweredBy waits until requests to addr are answered by node.
 func waitAnsweredBy(t *testing.T, c *labcluster.Cluster, a netip.Addr, node string) {
 	t.Helper()
+	waitAnswer(t, c, a, "answered by "+node, func(n string) bool { return n == node })
+}
 
+// waitAnswer waits until a request to addr is answered by a node for which
+// ok holds; want describes that for the failure message.
+func waitAnswer(t *testing.T, c *labcluster.Cluster, addr netip.Addr, want string, ok func(node string) bool) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var last string
 	err := labcluster.Poll(ctx, 50*time.Millisecond, func() (bool, error) {
 		actx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
-		n, err := c.Ask(actx, a)
+		n, err := c.Ask(actx, addr)
 		last = n
-		return err == nil && n == node, nil
+		return err == nil && ok(n), nil
 	})
 	if err != nil {
-		t.Fatalf("%v not answered by %s (last: %q): %v", a, node, last, err)
+		t.Fatalf("%v not %s (last answer from %q): %v", addr, want, last, err)
 	}
 }
 
