@@ -46,6 +46,8 @@ type Options struct {
 	HelperArgs []string
 	// CCMArgs are extra flags for the CCM.
 	CCMArgs []string
+	// APIServerArgs are extra kube-apiserver flags.
+	APIServerArgs []string
 }
 
 // Cluster is a running lab cluster.
@@ -89,11 +91,12 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 		return nil, fmt.Errorf("failed to build the lab: %w", err)
 	}
 	c.CP, err = controlplane.Start(ctx, controlplane.Options{
-		BinDir:      o.BinDir,
-		Dir:         filepath.Join(c.o.Dir, "controlplane"),
-		BindAddress: c.Lab.ControlAddr(),
-		Netns:       c.Lab.Switch.Netns,
-		Dial:        c.Lab.Switch.DialContext,
+		BinDir:        o.BinDir,
+		Dir:           filepath.Join(c.o.Dir, "controlplane"),
+		BindAddress:   c.Lab.ControlAddr(),
+		Netns:         c.Lab.Switch.Netns,
+		Dial:          c.Lab.Switch.DialContext,
+		APIServerArgs: o.APIServerArgs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("failed to start the control plane: %w", err)

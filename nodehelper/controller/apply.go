@@ -9,7 +9,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/klog/v2"
@@ -41,16 +40,10 @@ const (
 
 // recompute reads the caches and elects every group afresh.
 func (c *Controller) recompute(ctx context.Context, l listers) {
-	c.readConfig(ctx, l)
-	rawSlices, _ := l.slices()
-	slices := make([]*discoveryv1.EndpointSlice, 0, len(rawSlices))
-	for _, o := range rawSlices {
-		if s, ok := o.(*discoveryv1.EndpointSlice); ok {
-			slices = append(slices, s)
-		}
+	if c.readConfig(ctx, l) {
+		c.view.markAll()
 	}
-	svcs := l.svcs()
-	infos, bgp := serviceView(svcs, slices, c.cfg)
+	infos, bgp, _ := c.view.refresh(l, c.cfg)
 	c.bgp = bgp
 	var nodes []election.NodeInfo
 	k8sNodes := l.nodes()
@@ -64,10 +57,11 @@ func (c *Controller) recompute(ctx context.Context, l listers) {
 	c.apply(ctx, l, changes)
 }
 
-// readConfig parses the ConfigMap when it changed. An invalid or missing
-// configuration leaves the last good one in force; the CCM reports it on the
-// ConfigMap, so the helpers only log it.
-func (c *Controller) readConfig(ctx context.Context, l listers) {
+// readConfig parses the ConfigMap when it changed and reports whether a new
+// configuration took effect. An invalid or missing configuration leaves the
+// last good one in force; the CCM reports it on the ConfigMap, so the helpers
+// only log it.
+func (c *Controller) readConfig(ctx context.Context, l listers) bool {
 	log := klog.FromContext(ctx)
 	obj, ok, _ := l.cm.GetByKey(c.o.ConfigNamespace + "/" + c.o.ConfigName)
 	if !ok {
@@ -75,18 +69,18 @@ func (c *Controller) readConfig(ctx context.Context, l listers) {
 			log.Info("Configuration ConfigMap not found; keeping the last good configuration", "configmap", c.o.ConfigNamespace+"/"+c.o.ConfigName, "haveConfig", c.cfg != nil)
 			c.cfgVersion = "absent"
 		}
-		return
+		return false
 	}
 	cm := obj.(*corev1.ConfigMap)
 	if cm.ResourceVersion == c.cfgVersion {
-		return
+		return false
 	}
 	c.cfgVersion = cm.ResourceVersion
 	cfg, warnings, err := config.ParseConfigMapData(cm.Data, c.o.ConfigKey)
 	if err != nil {
 		log.Error(err, "Invalid configuration not applied; keeping the last good one", "configmap", c.o.ConfigNamespace+"/"+c.o.ConfigName, "resourceVersion", cm.ResourceVersion)
 		c.o.Metrics.setConfigStale(true)
-		return
+		return false
 	}
 	for _, w := range warnings {
 		log.Info("Configuration warning", "warning", w.String())
@@ -94,6 +88,7 @@ func (c *Controller) readConfig(ctx context.Context, l listers) {
 	c.cfg = cfg
 	c.o.Metrics.setConfigStale(false)
 	log.Info("Configuration applied", "resourceVersion", cm.ResourceVersion, "pools", len(cfg.Pools))
+	return true
 }
 
 // apply hands each announcer the addresses this node owns on its interface,
@@ -143,15 +138,11 @@ func (c *Controller) apply(ctx context.Context, l listers, changes election.Chan
 	if len(gained)+len(lost) > 0 {
 		log.Info("Ownership changed", "gained", keysString(gained), "lost", keysString(lost))
 	}
-	svcByKey := map[string]*corev1.Service{}
-	for _, s := range l.svcs() {
-		svcByKey[s.Namespace+"/"+s.Name] = s
-	}
-	c.recordOwned(chosen, svcByKey)
-	c.reportOwnerless(svcByKey)
-	c.warnBGP(svcByKey)
+	c.recordOwned(chosen, l.Service)
+	c.reportOwnerless(l.Service)
+	c.warnBGP(l.Service)
 	if c.status != nil && len(changes) > 0 {
-		c.status.forget(func(key string) bool { return svcByKey[key] != nil })
+		c.status.forget(func(key string) bool { return l.Service(key) != nil })
 	}
 }
 
@@ -159,7 +150,7 @@ func (c *Controller) apply(ctx context.Context, l listers, changes election.Chan
 // every Service this node newly announces: those of gained groups and those
 // that joined an owned group (a Service sharing an address already
 // announced here).
-func (c *Controller) recordOwned(chosen map[netip.Addr][]string, svcs map[string]*corev1.Service) {
+func (c *Controller) recordOwned(chosen map[netip.Addr][]string, svc func(key string) *corev1.Service) {
 	now := map[string]string{}
 	for _, k := range c.table.Owned(c.o.NodeName) {
 		g, ok := c.table.Group(k)
@@ -178,8 +169,11 @@ func (c *Controller) recordOwned(chosen map[netip.Addr][]string, svcs map[string
 		}
 		for _, key := range g.Services {
 			now[key] = msg
-			s := svcs[key]
-			if s == nil || c.announced[key] == msg {
+			if c.announced[key] == msg {
+				continue
+			}
+			s := svc(key)
+			if s == nil {
 				continue
 			}
 			if len(parts) == 0 {
@@ -210,7 +204,7 @@ func (c *Controller) setCondition(s *corev1.Service, cond condition) {
 // announce a group. Only one member reports each group (the one with the
 // highest weight for it among the live members), so N helpers do not write N
 // copies of the same Event.
-func (c *Controller) reportOwnerless(svcs map[string]*corev1.Service) {
+func (c *Controller) reportOwnerless(svc func(key string) *corev1.Service) {
 	seen := map[election.GroupKey]bool{}
 	for _, g := range c.table.Groups() {
 		if c.table.Owner(g.Key) != "" || reporter(c.members, g.Key) != c.o.NodeName {
@@ -224,7 +218,7 @@ func (c *Controller) reportOwnerless(svcs map[string]*corev1.Service) {
 		}
 		c.reported[g.Key] = msg
 		for _, key := range g.Services {
-			if s := svcs[key]; s != nil {
+			if s := svc(key); s != nil {
 				c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonNotAnnounced, "%s", msg)
 				c.setCondition(s, condition{status: metav1.ConditionFalse, reason: ConditionReasonNoEligibleNode, message: msg})
 			}
@@ -256,14 +250,14 @@ func explain(g election.Group, cand election.GroupCandidates) string {
 
 // warnBGP records, once per Service and address, that a BGP pool's address
 // is not announced. One member reports each address.
-func (c *Controller) warnBGP(svcs map[string]*corev1.Service) {
+func (c *Controller) warnBGP(svc func(key string) *corev1.Service) {
 	for _, b := range c.bgp {
 		id := b.Service + "|" + b.Addr.String()
 		if c.bgpWarned[id] || reporter(c.members, election.GroupKey(b.Addr)) != c.o.NodeName {
 			continue
 		}
 		c.bgpWarned[id] = true
-		if s := svcs[b.Service]; s != nil {
+		if s := svc(b.Service); s != nil {
 			c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonBGPNotSupported, "%s is from BGP pool %q: BGP is not supported by barelb, the address is assigned but not announced", b.Addr, b.Pool)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -100,6 +101,8 @@ type Controller struct {
 	// announces.
 	announced map[string]string
 	status    *statusWriter
+	// view is the election input of every Service, rebuilt per change.
+	view *viewCache
 	// bgp are the addresses of BGP pools found by the last recompute.
 	bgp       []bgpAddress
 	bgpWarned map[string]bool
@@ -128,6 +131,7 @@ func New(o Options) (*Controller, error) {
 		announcers: map[string]*runningAnnouncer{},
 		reported:   map[election.GroupKey]string{},
 		bgpWarned:  map[string]bool{},
+		view:       newViewCache(),
 	}, nil
 }
 
@@ -136,10 +140,53 @@ func (c *Controller) Ready() bool { return c.ready.Load() }
 
 // listers are the informers' caches.
 type listers struct {
-	svcs   func() []*corev1.Service
-	slices func() ([]any, error)
+	svcs   cache.Indexer
+	slices cache.Indexer
 	nodes  func() []*corev1.Node
 	cm     cache.Store
+}
+
+// sliceServiceIndex indexes EndpointSlices by their Service's key.
+const sliceServiceIndex = "service"
+
+// Service returns the Service with the key, or nil.
+func (l listers) Service(key string) *corev1.Service {
+	obj, ok, _ := l.svcs.GetByKey(key)
+	if !ok {
+		return nil
+	}
+	s, _ := obj.(*corev1.Service)
+	return s
+}
+
+// Slices returns the EndpointSlices of the Service with the key.
+func (l listers) Slices(key string) []*discoveryv1.EndpointSlice {
+	objs, _ := l.slices.ByIndex(sliceServiceIndex, key)
+	out := make([]*discoveryv1.EndpointSlice, 0, len(objs))
+	for _, o := range objs {
+		if sl, ok := o.(*discoveryv1.EndpointSlice); ok {
+			out = append(out, sl)
+		}
+	}
+	return out
+}
+
+// ServiceKeys returns the keys of all Services.
+func (l listers) ServiceKeys() []string { return l.svcs.ListKeys() }
+
+// serviceKeyOf returns the key of the Service an informer event is about:
+// the Service's own, or an EndpointSlice's Service's; "" for anything else.
+func serviceKeyOf(obj any) string {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	switch o := obj.(type) {
+	case *corev1.Service:
+		return o.Namespace + "/" + o.Name
+	case *discoveryv1.EndpointSlice:
+		return sliceService(o)
+	}
+	return ""
 }
 
 // Run watches Kubernetes, the membership and the links and keeps the
@@ -169,13 +216,32 @@ func (c *Controller) Run(ctx context.Context) error {
 		default:
 		}
 	}
-	h := cache.ResourceEventHandlerFuncs{
+	// Service and EndpointSlice events mark their Service for the view
+	// cache; Node and ConfigMap events only ask for a recompute.
+	byService := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { c.view.markService(serviceKeyOf(o)); mark() },
+		UpdateFunc: func(_, o any) { c.view.markService(serviceKeyOf(o)); mark() },
+		DeleteFunc: func(o any) { c.view.markService(serviceKeyOf(o)); mark() },
+	}
+	other := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { mark() },
 		UpdateFunc: func(any, any) { mark() },
 		DeleteFunc: func(any) { mark() },
 	}
-	for _, inf := range []cache.SharedIndexInformer{svcInf.Informer(), sliceInf.Informer(), nodeInf.Informer(), cmInf.Informer()} {
-		if _, err := inf.AddEventHandler(h); err != nil {
+	if err := sliceInf.Informer().AddIndexers(cache.Indexers{sliceServiceIndex: func(obj any) ([]string, error) {
+		if key := serviceKeyOf(obj); key != "" {
+			return []string{key}, nil
+		}
+		return nil, nil
+	}}); err != nil {
+		return fmt.Errorf("failed to add the EndpointSlice index: %w", err)
+	}
+	handlers := []struct {
+		inf cache.SharedIndexInformer
+		h   cache.ResourceEventHandler
+	}{{svcInf.Informer(), byService}, {sliceInf.Informer(), byService}, {nodeInf.Informer(), other}, {cmInf.Informer(), other}}
+	for _, x := range handlers {
+		if _, err := x.inf.AddEventHandler(x.h); err != nil {
 			return fmt.Errorf("failed to add event handler: %w", err)
 		}
 	}
@@ -221,16 +287,13 @@ func (c *Controller) Run(ctx context.Context) error {
 	}()
 
 	l := listers{
-		svcs: func() []*corev1.Service {
-			s, _ := svcInf.Lister().List(labels.Everything())
-			return s
-		},
+		svcs:   svcInf.Informer().GetIndexer(),
+		slices: sliceInf.Informer().GetIndexer(),
 		nodes: func() []*corev1.Node {
 			n, _ := nodeInf.Lister().List(labels.Everything())
 			return n
 		},
-		slices: func() ([]any, error) { return sliceInf.Informer().GetStore().List(), nil },
-		cm:     cmInf.Informer().GetStore(),
+		cm: cmInf.Informer().GetStore(),
 	}
 	c.members = c.o.Members.Members()
 	c.recompute(ctx, l)

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"net/netip"
+	"slices"
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
@@ -55,25 +56,15 @@ func ingressAddrs(s *corev1.Service) []netip.Addr {
 // endpointState is what the EndpointSlices of one Service say.
 type endpointState struct {
 	anyReady   bool
-	readyNodes map[string]bool
+	readyNodes []string // sorted, without duplicates
 }
 
-// endpointsByService reads the EndpointSlices into a state per Service key
-// ("namespace/name"). An endpoint counts when it is ready (nil means ready,
-// per the EndpointSlice API) and, where given, serving.
-func endpointsByService(slices []*discoveryv1.EndpointSlice) map[string]*endpointState {
-	out := map[string]*endpointState{}
-	for _, sl := range slices {
-		name := sl.Labels[discoveryv1.LabelServiceName]
-		if name == "" {
-			continue
-		}
-		key := sl.Namespace + "/" + name
-		st := out[key]
-		if st == nil {
-			st = &endpointState{readyNodes: map[string]bool{}}
-			out[key] = st
-		}
+// endpointsOf reads the EndpointSlices of one Service. An endpoint counts
+// when it is ready (nil means ready, per the EndpointSlice API) and, where
+// given, serving.
+func endpointsOf(sls []*discoveryv1.EndpointSlice) endpointState {
+	var st endpointState
+	for _, sl := range sls {
 		for _, ep := range sl.Endpoints {
 			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
 				continue
@@ -83,11 +74,23 @@ func endpointsByService(slices []*discoveryv1.EndpointSlice) map[string]*endpoin
 			}
 			st.anyReady = true
 			if ep.NodeName != nil && *ep.NodeName != "" {
-				st.readyNodes[*ep.NodeName] = true
+				st.readyNodes = append(st.readyNodes, *ep.NodeName)
 			}
 		}
 	}
-	return out
+	sort.Strings(st.readyNodes)
+	st.readyNodes = slices.Compact(st.readyNodes)
+	return st
+}
+
+// sliceService returns the "namespace/name" key of the Service an
+// EndpointSlice belongs to, or "" when it names none.
+func sliceService(sl *discoveryv1.EndpointSlice) string {
+	name := sl.Labels[discoveryv1.LabelServiceName]
+	if name == "" {
+		return ""
+	}
+	return sl.Namespace + "/" + name
 }
 
 // bgpAddress is an address of a BGP pool: assigned, never announced.
@@ -97,47 +100,59 @@ type bgpAddress struct {
 	Pool    string
 }
 
-// serviceView splits the Services' addresses into the ones this node helper
-// elects an owner for (layer2 pools, and addresses outside every pool, which
-// keep being served until their Service lets them go) and the ones of BGP
-// pools, which are not announced. cfg nil means no valid configuration was
-// ever read: every address is then announced, as losing reachability is worse
-// than announcing a BGP pool's address.
-func serviceView(svcs []*corev1.Service, slices []*discoveryv1.EndpointSlice, cfg *config.Config) ([]election.ServiceInfo, []bgpAddress) {
-	eps := endpointsByService(slices)
+// serviceEntry is the election input of one Service, given its
+// EndpointSlices: the addresses this node helper elects an owner for
+// (layer2 pools, and addresses outside every pool, which keep being served
+// until their Service lets them go), and apart the ones of BGP pools, which
+// are not announced. ok is false when the Service has nothing to announce.
+// cfg nil means no valid configuration was ever read: every address is then
+// announced, as losing reachability is worse than announcing a BGP pool's
+// address.
+func serviceEntry(s *corev1.Service, sls []*discoveryv1.EndpointSlice, cfg *config.Config) (info election.ServiceInfo, ok bool, bgp []bgpAddress) {
+	if !announced(s) {
+		return info, false, nil
+	}
+	key := s.Namespace + "/" + s.Name
+	var addrs []netip.Addr
+	for _, a := range ingressAddrs(s) {
+		if cfg != nil {
+			if p, found := cfg.PoolFor(a); found && p.Protocol == config.BGP {
+				bgp = append(bgp, bgpAddress{Service: key, Addr: a, Pool: p.Name})
+				continue
+			}
+		}
+		addrs = append(addrs, a)
+	}
+	if len(addrs) == 0 {
+		return info, false, bgp
+	}
+	st := endpointsOf(sls)
+	return election.ServiceInfo{
+		Key:                key,
+		Addresses:          addrs,
+		TrafficPolicyLocal: s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal,
+		HasReadyEndpoints:  st.anyReady,
+		LocalEndpointNodes: st.readyNodes,
+	}, true, bgp
+}
+
+// serviceView is the election input of all Services, sorted by key: the
+// entries of serviceEntry, the EndpointSlices matched to their Service.
+func serviceView(svcs []*corev1.Service, sls []*discoveryv1.EndpointSlice, cfg *config.Config) ([]election.ServiceInfo, []bgpAddress) {
+	bySvc := map[string][]*discoveryv1.EndpointSlice{}
+	for _, sl := range sls {
+		if key := sliceService(sl); key != "" {
+			bySvc[key] = append(bySvc[key], sl)
+		}
+	}
 	var infos []election.ServiceInfo
 	var bgp []bgpAddress
 	for _, s := range svcs {
-		if !announced(s) {
-			continue
+		info, ok, b := serviceEntry(s, bySvc[s.Namespace+"/"+s.Name], cfg)
+		bgp = append(bgp, b...)
+		if ok {
+			infos = append(infos, info)
 		}
-		key := s.Namespace + "/" + s.Name
-		var addrs []netip.Addr
-		for _, a := range ingressAddrs(s) {
-			if cfg != nil {
-				if p, ok := cfg.PoolFor(a); ok && p.Protocol == config.BGP {
-					bgp = append(bgp, bgpAddress{Service: key, Addr: a, Pool: p.Name})
-					continue
-				}
-			}
-			addrs = append(addrs, a)
-		}
-		if len(addrs) == 0 {
-			continue
-		}
-		info := election.ServiceInfo{
-			Key:                key,
-			Addresses:          addrs,
-			TrafficPolicyLocal: s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal,
-		}
-		if st := eps[key]; st != nil {
-			info.HasReadyEndpoints = st.anyReady
-			for n := range st.readyNodes {
-				info.LocalEndpointNodes = append(info.LocalEndpointNodes, n)
-			}
-			sort.Strings(info.LocalEndpointNodes)
-		}
-		infos = append(infos, info)
 	}
 	sort.Slice(infos, func(i, j int) bool { return infos[i].Key < infos[j].Key })
 	return infos, bgp

@@ -1,0 +1,116 @@
+package controller
+
+import (
+	"sort"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/barelb/barelb/internal/config"
+	"github.com/barelb/barelb/nodehelper/election"
+)
+
+// viewSource is what the view cache reads: the informers' caches.
+type viewSource interface {
+	// Service returns the Service with the key, or nil.
+	Service(key string) *corev1.Service
+	// Slices returns the EndpointSlices of the Service with the key.
+	Slices(key string) []*discoveryv1.EndpointSlice
+	// ServiceKeys returns the keys of all Services.
+	ServiceKeys() []string
+}
+
+// viewCache keeps the election input of every Service and rebuilds only the
+// entries of Services marked as changed. During a burst (a thousand Services
+// created at once, each then updated several times) a recompute costs the
+// Services that changed since the last one, not all of them. The informers'
+// event handlers mark; the control loop refreshes.
+type viewCache struct {
+	mu    sync.Mutex
+	dirty map[string]bool
+	all   bool // every entry is to be rebuilt (start, configuration change)
+
+	// Owned by the control loop.
+	infos map[string]election.ServiceInfo
+	bgp   map[string][]bgpAddress
+}
+
+func newViewCache() *viewCache {
+	return &viewCache{
+		dirty: map[string]bool{},
+		all:   true,
+		infos: map[string]election.ServiceInfo{},
+		bgp:   map[string][]bgpAddress{},
+	}
+}
+
+// markService notes that the Service with the key, or one of its
+// EndpointSlices, changed. It is safe for concurrent use.
+func (v *viewCache) markService(key string) {
+	if key == "" {
+		return
+	}
+	v.mu.Lock()
+	v.dirty[key] = true
+	v.mu.Unlock()
+}
+
+// markAll notes that every entry must be rebuilt. It is safe for concurrent
+// use.
+func (v *viewCache) markAll() {
+	v.mu.Lock()
+	v.all = true
+	v.mu.Unlock()
+}
+
+// refresh rebuilds the marked entries from src with cfg and returns the
+// whole view, sorted as serviceView sorts it. It reports whether anything
+// was rebuilt.
+func (v *viewCache) refresh(src viewSource, cfg *config.Config) (infos []election.ServiceInfo, bgp []bgpAddress, changed bool) {
+	v.mu.Lock()
+	dirty, all := v.dirty, v.all
+	v.dirty, v.all = map[string]bool{}, false
+	v.mu.Unlock()
+
+	if all {
+		for key := range v.infos {
+			dirty[key] = true
+		}
+		for key := range v.bgp {
+			dirty[key] = true
+		}
+		for _, key := range src.ServiceKeys() {
+			dirty[key] = true
+		}
+	}
+	for key := range dirty {
+		delete(v.infos, key)
+		delete(v.bgp, key)
+		s := src.Service(key)
+		if s == nil {
+			continue
+		}
+		info, ok, b := serviceEntry(s, src.Slices(key), cfg)
+		if ok {
+			v.infos[key] = info
+		}
+		if len(b) > 0 {
+			v.bgp[key] = b
+		}
+	}
+	infos = make([]election.ServiceInfo, 0, len(v.infos))
+	for _, info := range v.infos {
+		infos = append(infos, info)
+	}
+	sort.Slice(infos, func(i, j int) bool { return infos[i].Key < infos[j].Key })
+	keys := make([]string, 0, len(v.bgp))
+	for key := range v.bgp {
+		keys = append(keys, key)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		bgp = append(bgp, v.bgp[key]...)
+	}
+	return infos, bgp, len(dirty) > 0
+}

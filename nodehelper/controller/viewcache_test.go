@@ -1,0 +1,138 @@
+package controller
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"sort"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/barelb/barelb/internal/config"
+)
+
+// memSource is a viewSource over maps, standing in for the informers.
+type memSource struct {
+	svcs   map[string]*corev1.Service
+	slices map[string][]*discoveryv1.EndpointSlice // by Service key
+}
+
+func (m *memSource) Service(key string) *corev1.Service             { return m.svcs[key] }
+func (m *memSource) Slices(key string) []*discoveryv1.EndpointSlice { return m.slices[key] }
+func (m *memSource) ServiceKeys() []string {
+	var keys []string
+	for k := range m.svcs {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+func (m *memSource) all() ([]*corev1.Service, []*discoveryv1.EndpointSlice) {
+	var svcs []*corev1.Service
+	var sls []*discoveryv1.EndpointSlice
+	for _, s := range m.svcs {
+		svcs = append(svcs, s)
+	}
+	for _, ss := range m.slices {
+		sls = append(sls, ss...)
+	}
+	return svcs, sls
+}
+
+// The cache, refreshed after any sequence of marked changes, equals the view
+// built from scratch.
+func TestViewCacheMatchesFullView(t *testing.T) {
+	parse := func(s string) *config.Config {
+		cfg, _, err := config.Parse([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	cfgs := []*config.Config{
+		nil,
+		parse("address-pools:\n- {name: l2, protocol: layer2, addresses: [198.51.100.0/24]}\n- {name: r, protocol: bgp, addresses: [203.0.113.0/24]}\n"),
+		parse("address-pools:\n- {name: l2, protocol: layer2, addresses: [198.51.100.0/24, 203.0.113.0/24]}\n"),
+	}
+	cmpAddr := cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
+	sortBGP := func(b []bgpAddress) []bgpAddress {
+		sort.Slice(b, func(i, j int) bool {
+			return b[i].Service < b[j].Service || (b[i].Service == b[j].Service && b[i].Addr.Less(b[j].Addr))
+		})
+		return b
+	}
+	for seed := uint64(0); seed < 20; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 1))
+		src := &memSource{svcs: map[string]*corev1.Service{}, slices: map[string][]*discoveryv1.EndpointSlice{}}
+		v := newViewCache()
+		cfg := cfgs[0]
+		for step := 0; step < 300; step++ {
+			name := fmt.Sprintf("s%d", rng.IntN(12))
+			key := "default/" + name
+			switch op := rng.IntN(10); {
+			case op < 4: // create or update the Service with random addresses
+				var ips []string
+				for i := rng.IntN(3); i > 0; i-- {
+					prefix := []string{"198.51.100.", "203.0.113.", "192.0.2."}[rng.IntN(3)]
+					ips = append(ips, fmt.Sprintf("%s%d", prefix, 1+rng.IntN(50)))
+				}
+				policy := corev1.ServiceExternalTrafficPolicyCluster
+				if rng.IntN(2) == 0 {
+					policy = corev1.ServiceExternalTrafficPolicyLocal
+				}
+				src.svcs[key] = lbService("default", name, policy, ips...)
+				v.markService(key)
+			case op < 5:
+				delete(src.svcs, key)
+				v.markService(key)
+			case op < 8: // replace the Service's slices
+				var sls []*discoveryv1.EndpointSlice
+				for i := rng.IntN(3); i > 0; i-- {
+					sls = append(sls, slice("default", name, ep(fmt.Sprintf("n%d", rng.IntN(4)), rng.IntN(3) > 0)))
+				}
+				src.slices[key] = sls
+				v.markService(key)
+			case op < 9:
+				cfg = cfgs[rng.IntN(len(cfgs))]
+				v.markAll()
+			default: // refresh with nothing marked
+			}
+			if rng.IntN(3) > 0 {
+				continue
+			}
+			gotInfos, gotBGP, _ := v.refresh(src, cfg)
+			svcs, sls := src.all()
+			wantInfos, wantBGP := serviceView(svcs, sls, cfg)
+			if diff := cmp.Diff(wantInfos, gotInfos, cmpAddr, cmpopts.EquateEmpty()); diff != "" {
+				t.Fatalf("seed %d step %d: infos (-full +cached):\n%s", seed, step, diff)
+			}
+			if diff := cmp.Diff(sortBGP(wantBGP), sortBGP(gotBGP), cmpAddr, cmpopts.EquateEmpty()); diff != "" {
+				t.Fatalf("seed %d step %d: bgp (-full +cached):\n%s", seed, step, diff)
+			}
+		}
+	}
+}
+
+// A refresh with nothing marked rebuilds nothing.
+func TestViewCacheRebuildsOnlyMarked(t *testing.T) {
+	src := &memSource{svcs: map[string]*corev1.Service{
+		"default/a": lbService("default", "a", corev1.ServiceExternalTrafficPolicyCluster, "198.51.100.1"),
+	}}
+	v := newViewCache()
+	if _, _, changed := v.refresh(src, nil); !changed {
+		t.Fatal("first refresh rebuilt nothing")
+	}
+	src.svcs["default/b"] = lbService("default", "b", corev1.ServiceExternalTrafficPolicyCluster, "198.51.100.2")
+	infos, _, changed := v.refresh(src, nil)
+	if changed || len(infos) != 1 {
+		t.Fatalf("unmarked change: changed %v, %d infos; want false, 1", changed, len(infos))
+	}
+	v.markService("default/b")
+	if infos, _, changed = v.refresh(src, nil); !changed || len(infos) != 2 {
+		t.Fatalf("marked change: changed %v, %d infos; want true, 2", changed, len(infos))
+	}
+}
