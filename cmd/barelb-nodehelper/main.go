@@ -76,6 +76,8 @@ type options struct {
 	gratuitousRefresh time.Duration
 	metricsAddr       string
 	profiling         bool
+	reportQPS         float64
+	reportBurst       int
 }
 
 func parseFlags(args []string) (options, *logsapi.LoggingConfiguration, error) {
@@ -101,6 +103,8 @@ func parseFlags(args []string) (options, *logsapi.LoggingConfiguration, error) {
 	fs.DurationVar(&o.gratuitousRefresh, "gratuitous-refresh", 0, "Re-announce every owned address at this interval (0: only when gained).")
 	fs.StringVar(&o.metricsAddr, "metrics-address", ":7473", "Address of the /metrics, /healthz and /readyz endpoint; empty disables it.")
 	fs.BoolVar(&o.profiling, "profiling", false, "Serve Go profiles under /debug/pprof/ on the metrics address.")
+	fs.Float64Var(&o.reportQPS, "report-qps", 10, "Writes per second of Events and Service conditions (reporting, never on the path to an announcement).")
+	fs.IntVar(&o.reportBurst, "report-burst", 50, "Burst of --report-qps.")
 	logOpts := logsapi.NewLoggingConfiguration()
 	logsapi.AddGoFlags(logOpts, fs)
 	if err := fs.Parse(args); err != nil {
@@ -119,6 +123,9 @@ func parseFlags(args []string) (options, *logsapi.LoggingConfiguration, error) {
 	o.bindAddr = a
 	if o.keyFile != "" {
 		o.keySecret = ""
+	}
+	if o.reportQPS <= 0 || o.reportBurst < 1 {
+		return o, nil, fmt.Errorf("--report-qps %v and --report-burst %d: both must be positive", o.reportQPS, o.reportBurst)
 	}
 	if o.keySecret == "" && o.keyFile == "" && !o.insecureGossip {
 		return o, nil, fmt.Errorf("no gossip key: give --gossip-key-secret or --gossip-key-file; gossip is always encrypted unless --insecure-gossip is set")

@@ -36,14 +36,27 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	// Writes are rare (Events, one condition per Service per ownership
-	// change) but come in bursts when many addresses move at once.
 	cfg.QPS, cfg.Burst = 50, 100
 	// Protobuf costs a fraction of JSON to decode, and every helper decodes
 	// every Service, EndpointSlice and Node update.
 	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	// Every helper watches every Service: compressing each helper's watch
+	// stream costs the apiserver CPU per helper, to save bandwidth on a
+	// cluster network that has plenty.
+	cfg.DisableCompression = true
 	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("failed to create the Kubernetes client: %w", err)
+	}
+	// Events and Service conditions report what happened; they are never on
+	// the path to an announcement. They go through a client of their own,
+	// rate-limited, so that when a thousand addresses move at once the
+	// helpers' reports queue here instead of competing at the apiserver with
+	// the CCM's allocations.
+	reportCfg := rest.CopyConfig(cfg)
+	reportCfg.QPS, reportCfg.Burst = float32(o.reportQPS), o.reportBurst
+	reportClient, err := kubernetes.NewForConfig(reportCfg)
 	if err != nil {
 		return fmt.Errorf("failed to create the Kubernetes client: %w", err)
 	}
@@ -100,6 +113,7 @@ func run(ctx context.Context, o options) error {
 		ConfigKey:       o.configKey,
 		Filter:          ifaces.Filter{Allow: o.allow, Deny: o.deny},
 		Client:          client,
+		ReportClient:    reportClient,
 		Members:         members,
 		Links:           links,
 		NewAnnouncer: func(ifi *net.Interface) controller.Announcer {
@@ -114,7 +128,7 @@ func run(ctx context.Context, o options) error {
 	}
 
 	g, ctx := errgroup.WithContext(ctx)
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: reportClient.CoreV1().Events("")})
 	g.Go(func() error { return links.Run(ctx) })
 	g.Go(func() error { return ctrl.Run(ctx) })
 	g.Go(func() error { return members.Run(ctx) })

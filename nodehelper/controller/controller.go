@@ -71,7 +71,11 @@ type Options struct {
 	// Filter holds the operator's interface allow and deny lists.
 	Filter ifaces.Filter
 
-	Client       kubernetes.Interface
+	Client kubernetes.Interface
+	// ReportClient writes the Services' Announced conditions; default
+	// Client. Give it a rate limit of its own so that reports never hold up
+	// the rest.
+	ReportClient kubernetes.Interface
 	Members      Membership
 	Links        Links
 	NewAnnouncer func(ifi *net.Interface) Announcer
@@ -274,7 +278,11 @@ func (c *Controller) Run(ctx context.Context) error {
 	log.Info("Joined the gossip; electing")
 	c.ready.Store(true)
 	defer c.ready.Store(false)
-	c.status = newStatusWriter(c.o.Client)
+	reportClient := c.o.ReportClient
+	if reportClient == nil {
+		reportClient = c.o.Client
+	}
+	c.status = newStatusWriter(reportClient)
 	statusDone := make(chan struct{})
 	statusCtx, stopStatus := context.WithCancel(ctx)
 	go func() {
