@@ -88,3 +88,19 @@ func annotate(s *corev1.Service, kv ...string) *corev1.Service {
 	}
 	return s
 }
+
+// waitFor polls cond every 10 ms until it returns nil, and fails the test
+// with cond's last error when d passes first.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var last error
+	err := labcluster.Poll(ctx, 10*time.Millisecond, func() (bool, error) {
+		last = cond()
+		return last == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("waiting %v for %s: %v (last: %v)", d, what, err, last)
+	}
+}
