@@ -24,6 +24,7 @@ import (
 
 	"github.com/barelb/barelb/internal/allocator"
 	"github.com/barelb/barelb/internal/config"
+	"github.com/barelb/barelb/internal/kubecache"
 )
 
 // serviceGetter finds a Service by namespace and name (an informer's lister).
@@ -84,7 +85,7 @@ func (c *controller) Run(ctx context.Context) error {
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: clientName})
 
-	svcFactory := informers.NewSharedInformerFactory(c.client, 0)
+	svcFactory := informers.NewSharedInformerFactoryWithOptions(c.client, 0, informers.WithTransform(kubecache.StripManagedFields))
 	services := svcFactory.Core().V1().Services()
 	svcInformer := services.Informer()
 	cmFactory := informers.NewSharedInformerFactoryWithOptions(c.client, 0,

@@ -21,6 +21,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/barelb/barelb/internal/config"
+	"github.com/barelb/barelb/internal/kubecache"
 	"github.com/barelb/barelb/nodehelper/announce"
 	"github.com/barelb/barelb/nodehelper/election"
 	"github.com/barelb/barelb/nodehelper/ifaces"
@@ -201,7 +202,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	log := klog.FromContext(ctx).WithValues("node", c.o.NodeName)
 	ctx = klog.NewContext(ctx, log)
 
-	factory := informers.NewSharedInformerFactory(c.o.Client, 0)
+	factory := informers.NewSharedInformerFactoryWithOptions(c.o.Client, 0, informers.WithTransform(kubecache.StripManagedFields))
 	cmFactory := informers.NewSharedInformerFactoryWithOptions(c.o.Client, 0,
 		informers.WithNamespace(c.o.ConfigNamespace),
 		informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
