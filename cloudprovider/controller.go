@@ -25,6 +25,7 @@ import (
 	"github.com/barelb/barelb/internal/allocator"
 	"github.com/barelb/barelb/internal/config"
 	"github.com/barelb/barelb/internal/kubecache"
+	"github.com/barelb/barelb/internal/svcrequest"
 )
 
 // serviceGetter finds a Service by namespace and name (an informer's lister).
@@ -148,7 +149,7 @@ func (c *controller) restore(ctx context.Context, s *state, svcs []*v1.Service) 
 	logger := klog.FromContext(ctx)
 	var live, deleting []allocator.Claim
 	for _, svc := range svcs {
-		claim, ok := claimFor(svc)
+		claim, ok := svcrequest.Claim(svc)
 		switch {
 		case !ok:
 		case svc.DeletionTimestamp != nil:

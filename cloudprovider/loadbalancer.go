@@ -14,6 +14,7 @@ import (
 
 	"github.com/barelb/barelb/internal/allocator"
 	"github.com/barelb/barelb/internal/config"
+	"github.com/barelb/barelb/internal/svcrequest"
 )
 
 var _ cloud.LoadBalancer = (*loadBalancer)(nil)
@@ -39,18 +40,18 @@ func (lb *loadBalancer) GetLoadBalancer(ctx context.Context, clusterName string,
 	if err != nil {
 		return nil, false, err
 	}
-	a, ok := s.alloc.Assignment(serviceKey(svc))
+	a, ok := s.alloc.Assignment(svcrequest.Key(svc))
 	if !ok || len(a.Addresses) == 0 {
 		// The service controller asks before it cleans up: a Service that was
 		// pending needs no more reports.
-		lb.p.clearPending(serviceKey(svc))
+		lb.p.clearPending(svcrequest.Key(svc))
 		return nil, false, nil
 	}
-	fams, err := familiesOf(svc)
+	fams, err := svcrequest.Families(svc)
 	if err != nil {
 		fams = []allocator.Family{allocator.IPv4, allocator.IPv6}
 	}
-	return statusFor(fams, a.Addresses), true, nil
+	return svcrequest.Status(fams, a.Addresses), true, nil
 }
 
 // GetLoadBalancerName returns the upstream default name; barelb creates no named object.
@@ -73,9 +74,9 @@ func (lb *loadBalancer) EnsureLoadBalancer(ctx context.Context, clusterName stri
 	if err != nil {
 		return nil, err
 	}
-	key := serviceKey(svc)
+	key := svcrequest.Key(svc)
 	logger := klog.FromContext(ctx).WithValues("service", key)
-	req, err := requestFor(svc)
+	req, err := svcrequest.For(svc)
 	if err != nil {
 		// Only an edit of the Service can fix this, and an edit re-syncs it.
 		lb.refused(svc, s, "InvalidService", err.Error())
@@ -93,11 +94,11 @@ func (lb *loadBalancer) EnsureLoadBalancer(ctx context.Context, clusterName stri
 		return nil, retryError(err.Error())
 	}
 	lb.p.clearPending(key)
-	if !sameAddresses(a.Addresses, ingressAddresses(svc)) {
+	if !svcrequest.SameAddresses(a.Addresses, svcrequest.IngressAddresses(svc)) {
 		lb.allocated(svc, s, a)
 		logger.Info("Assigned addresses", "pool", a.Pool, "addresses", a.Addresses)
 	}
-	return statusFor(req.Families, a.Addresses), nil
+	return svcrequest.Status(req.Families, a.Addresses), nil
 }
 
 // UpdateLoadBalancer re-validates the Service against what it holds. barelb has no
@@ -107,11 +108,11 @@ func (lb *loadBalancer) UpdateLoadBalancer(ctx context.Context, clusterName stri
 	if err != nil {
 		return err
 	}
-	if _, err := requestFor(svc); err != nil {
+	if _, err := svcrequest.For(svc); err != nil {
 		return err
 	}
-	if _, ok := s.alloc.Assignment(serviceKey(svc)); !ok {
-		return retryError(fmt.Sprintf("%s holds no address", serviceKey(svc)))
+	if _, ok := s.alloc.Assignment(svcrequest.Key(svc)); !ok {
+		return retryError(fmt.Sprintf("%s holds no address", svcrequest.Key(svc)))
 	}
 	return nil
 }
@@ -123,7 +124,7 @@ func (lb *loadBalancer) EnsureLoadBalancerDeleted(ctx context.Context, clusterNa
 	if err != nil {
 		return err
 	}
-	key := serviceKey(svc)
+	key := svcrequest.Key(svc)
 	lb.p.clearPending(key)
 	if s.alloc.Release(key) {
 		klog.FromContext(ctx).Info("Released addresses", "service", key)

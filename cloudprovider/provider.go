@@ -16,6 +16,7 @@ import (
 
 	"github.com/barelb/barelb/internal/allocator"
 	"github.com/barelb/barelb/internal/config"
+	"github.com/barelb/barelb/internal/svcrequest"
 )
 
 // ProviderName is the name barelb registers under: --cloud-provider=barelb.
@@ -146,7 +147,7 @@ type pendingService struct {
 func (p *Provider) notePending(svc *v1.Service, msg string) bool {
 	p.pendingMu.Lock()
 	defer p.pendingMu.Unlock()
-	key := serviceKey(svc)
+	key := svcrequest.Key(svc)
 	last, ok := p.pending[key]
 	if ok && last.uid == svc.UID && last.msg == msg {
 		return false

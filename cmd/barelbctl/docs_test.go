@@ -227,7 +227,6 @@ func TestNamesMatchControllers(t *testing.T) {
 		filepath.Join(repoRoot, "cloudprovider", "events.go"),
 		filepath.Join(repoRoot, "nodehelper", "controller", "apply.go"),
 		filepath.Join(repoRoot, "nodehelper", "controller", "status.go"),
-		filepath.Join(repoRoot, "cloudprovider", "request.go"),
 		filepath.Join(repoRoot, "cloudprovider", "provider.go"),
 	} {
 		file, err := parser.ParseFile(token.NewFileSet(), f, nil, 0)
@@ -262,7 +261,6 @@ func TestNamesMatchControllers(t *testing.T) {
 		{name: "BGPNotSupported", ours: reasonBGPNotSupported, there: "ReasonBGPNotSupported"},
 		{name: "condition", ours: conditionAnnounced, there: "ConditionAnnounced"},
 		{name: "CCM event source", ours: componentCCM, there: "clientName"},
-		{name: "sharing annotation", ours: annotationAllowSharedIP, there: "AnnotationAllowSharedIP"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,10 +12,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/barelb/barelb/internal/allocator"
 	"github.com/barelb/barelb/internal/config"
+	"github.com/barelb/barelb/internal/svcrequest"
 )
 
 // The names barelb's controllers write, as the CCM (cloudprovider/events.go) and
@@ -32,8 +32,6 @@ const (
 	reasonBGPNotSupported  = "BGPNotSupported"
 
 	conditionAnnounced = "barelb.io/Announced"
-
-	annotationAllowSharedIP = "metallb.universe.tf/allow-shared-ip"
 
 	// The event sources of the CCM and the node helpers. MetalLB records some
 	// of the same reasons (nodeAssigned, AllocationFailed, IPAllocated), so
@@ -162,7 +160,7 @@ func buildReport(st clusterState) report {
 		alloc = allocator.New(cfg)
 		var claims []allocator.Claim
 		for i := range st.Services {
-			if c, ok := claimFor(&st.Services[i]); ok {
+			if c, ok := svcrequest.Claim(&st.Services[i]); ok {
 				claims = append(claims, c)
 			}
 		}
@@ -253,7 +251,7 @@ func serviceFor(svc *corev1.Service, cfg *config.Config, events []*corev1.Event)
 	if svc.Spec.LoadBalancerClass != nil {
 		sr.LoadBalancerClass = *svc.Spec.LoadBalancerClass
 	}
-	addrs := ingressAddresses(svc)
+	addrs := svcrequest.IngressAddresses(svc)
 	for _, a := range addrs {
 		sr.Addresses = append(sr.Addresses, a.String())
 	}
@@ -498,57 +496,6 @@ func eventTime(e *corev1.Event) time.Time {
 
 func reportEvent(e *corev1.Event) *eventReport {
 	return &eventReport{Type: e.Type, Reason: e.Reason, Message: e.Message, Time: eventTime(e)}
-}
-
-// ingressAddresses returns the IP addresses in a Service's status.
-func ingressAddresses(svc *corev1.Service) []netip.Addr {
-	var addrs []netip.Addr
-	for _, in := range svc.Status.LoadBalancer.Ingress {
-		if a, err := netip.ParseAddr(in.IP); err == nil {
-			addrs = append(addrs, a.Unmap())
-		}
-	}
-	return addrs
-}
-
-// claimFor is the assignment a class-less LoadBalancer Service's status
-// records, as the CCM adopts it at start-up: the held addresses, with what
-// matters for sharing.
-func claimFor(svc *corev1.Service) (allocator.Claim, bool) {
-	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || svc.Spec.LoadBalancerClass != nil {
-		return allocator.Claim{}, false
-	}
-	addrs := ingressAddresses(svc)
-	if len(addrs) == 0 {
-		return allocator.Claim{}, false
-	}
-	req := allocator.Request{
-		Service:            svc.Namespace + "/" + svc.Name,
-		SharingKey:         strings.TrimSpace(svc.Annotations[annotationAllowSharedIP]),
-		TrafficPolicyLocal: svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal,
-	}
-	if len(svc.Spec.Selector) > 0 {
-		req.Selector = labels.SelectorFromSet(svc.Spec.Selector).String()
-	}
-	for _, p := range svc.Spec.Ports {
-		proto := cmp.Or(p.Protocol, corev1.ProtocolTCP)
-		req.Ports = append(req.Ports, allocator.Port{Protocol: string(proto), Port: p.Port})
-	}
-	var held []netip.Addr
-	for _, a := range addrs {
-		f := allocator.IPv6
-		if a.Is4() {
-			f = allocator.IPv4
-		}
-		if !slices.Contains(req.Families, f) {
-			req.Families = append(req.Families, f)
-			held = append(held, a)
-		}
-	}
-	if len(req.Families) == 2 {
-		req.FamilyPolicy = allocator.PreferDualStack
-	}
-	return allocator.Claim{Request: req, Addresses: held, Created: svc.CreationTimestamp.Time}, true
 }
 
 // hasProblems reports whether the report shows anything a user must act on.

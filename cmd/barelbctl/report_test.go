@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -64,8 +65,21 @@ func svc(name string, createdAt int, addrs ...string) corev1.Service {
 			CreationTimestamp: metav1.NewTime(base.Add(time.Duration(createdAt) * time.Second))},
 		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80}}},
 	}
+	// spec.ipFamilies as the apiserver fills it: the families of the
+	// addresses, in order (IPv4 when there are none).
 	for _, a := range addrs {
 		s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, corev1.LoadBalancerIngress{IP: a})
+		fam := corev1.IPv4Protocol
+		if strings.Contains(a, ":") {
+			fam = corev1.IPv6Protocol
+		}
+		if !slices.Contains(s.Spec.IPFamilies, fam) {
+			s.Spec.IPFamilies = append(s.Spec.IPFamilies, fam)
+		}
+	}
+	if len(s.Spec.IPFamilies) == 2 {
+		p := corev1.IPFamilyPolicyPreferDualStack
+		s.Spec.IPFamilyPolicy = &p
 	}
 	return s
 }

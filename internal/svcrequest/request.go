@@ -1,4 +1,4 @@
-package cloudprovider
+package svcrequest
 
 import (
 	"fmt"
@@ -23,22 +23,22 @@ const (
 	AnnotationLoadBalancerIPs = "metallb.universe.tf/loadBalancerIPs"
 )
 
-// serviceKey is how the allocator names a Service: "namespace/name".
-func serviceKey(svc *v1.Service) string {
+// Key is how the allocator names a Service: "namespace/name".
+func Key(svc *v1.Service) string {
 	return svc.Namespace + "/" + svc.Name
 }
 
-// requestFor translates a Service into an allocator request. It is pure: every
+// For translates a Service into an allocator request. It is pure: every
 // error names the field and the value at fault.
-func requestFor(svc *v1.Service) (allocator.Request, error) {
+func For(svc *v1.Service) (allocator.Request, error) {
 	req := allocator.Request{
-		Service:            serviceKey(svc),
+		Service:            Key(svc),
 		Pool:               strings.TrimSpace(svc.Annotations[AnnotationAddressPool]),
 		SharingKey:         strings.TrimSpace(svc.Annotations[AnnotationAllowSharedIP]),
 		TrafficPolicyLocal: svc.Spec.ExternalTrafficPolicy == v1.ServiceExternalTrafficPolicyLocal,
 		Selector:           canonicalSelector(svc.Spec.Selector),
 	}
-	families, err := familiesOf(svc)
+	families, err := Families(svc)
 	if err != nil {
 		return allocator.Request{}, err
 	}
@@ -67,8 +67,8 @@ func canonicalSelector(sel map[string]string) string {
 	return labels.SelectorFromSet(sel).String()
 }
 
-// familiesOf returns spec.ipFamilies as allocator families, in order; empty means [IPv4].
-func familiesOf(svc *v1.Service) ([]allocator.Family, error) {
+// Families returns spec.ipFamilies as allocator families, in order; empty means [IPv4].
+func Families(svc *v1.Service) ([]allocator.Family, error) {
 	if len(svc.Spec.IPFamilies) == 0 {
 		return []allocator.Family{allocator.IPv4}, nil
 	}
@@ -106,8 +106,8 @@ func familyPolicyOf(svc *v1.Service) allocator.FamilyPolicy {
 	}
 }
 
-// familyOf returns the allocator family of a.
-func familyOf(a netip.Addr) allocator.Family {
+// FamilyOf returns the allocator family of a.
+func FamilyOf(a netip.Addr) allocator.Family {
 	if a.Is4() {
 		return allocator.IPv4
 	}
@@ -140,9 +140,9 @@ func requestedAddresses(svc *v1.Service, families []allocator.Family) ([]netip.A
 			return nil, fmt.Errorf("%s %q: %q is not an IP address", field, value, s)
 		}
 		a = a.Unmap()
-		fam := familyOf(a)
+		fam := FamilyOf(a)
 		for _, b := range addrs {
-			if familyOf(b) == fam {
+			if FamilyOf(b) == fam {
 				return nil, fmt.Errorf("%s %q: more than one IPv%d address (%s and %s)", field, value, fam, b, a)
 			}
 		}
@@ -154,15 +154,15 @@ func requestedAddresses(svc *v1.Service, families []allocator.Family) ([]netip.A
 	return addrs, nil
 }
 
-// statusFor builds the LoadBalancer status for the addresses a Service holds: one
+// Status builds the LoadBalancer status for the addresses a Service holds: one
 // ingress per address, in the order of spec.ipFamilies, with ipMode VIP (the address is
 // answered on the nodes, traffic arrives with it as destination).
-func statusFor(families []allocator.Family, addrs []netip.Addr) *v1.LoadBalancerStatus {
+func Status(families []allocator.Family, addrs []netip.Addr) *v1.LoadBalancerStatus {
 	st := &v1.LoadBalancerStatus{}
 	vip := v1.LoadBalancerIPModeVIP
 	for _, fam := range families {
 		for _, a := range addrs {
-			if familyOf(a) == fam {
+			if FamilyOf(a) == fam {
 				st.Ingress = append(st.Ingress, v1.LoadBalancerIngress{IP: a.String(), IPMode: &vip})
 			}
 		}
@@ -170,9 +170,9 @@ func statusFor(families []allocator.Family, addrs []netip.Addr) *v1.LoadBalancer
 	return st
 }
 
-// ingressAddresses returns the IP addresses in a Service's status, skipping hostnames
+// IngressAddresses returns the IP addresses in a Service's status, skipping hostnames
 // and unparsable entries (barelb never writes either).
-func ingressAddresses(svc *v1.Service) []netip.Addr {
+func IngressAddresses(svc *v1.Service) []netip.Addr {
 	var addrs []netip.Addr
 	for _, in := range svc.Status.LoadBalancer.Ingress {
 		if a, err := netip.ParseAddr(in.IP); err == nil {
@@ -182,26 +182,26 @@ func ingressAddresses(svc *v1.Service) []netip.Addr {
 	return addrs
 }
 
-// claimFor is the existing assignment a Service's status records, to adopt at start-up.
+// Claim is the existing assignment a Service's status records, to adopt at start-up.
 // The request keeps what matters for sharing (key, ports, traffic policy, selector) but not
 // the Service's preferences (pool, requested addresses): an address it holds is adopted as
 // is, and a changed preference then moves it through the normal path.
 // ok is false for a Service barelb has nothing to adopt from.
-func claimFor(svc *v1.Service) (claim allocator.Claim, ok bool) {
-	if !isOurs(svc) {
+func Claim(svc *v1.Service) (claim allocator.Claim, ok bool) {
+	if !Ours(svc) {
 		return allocator.Claim{}, false
 	}
-	addrs := ingressAddresses(svc)
+	addrs := IngressAddresses(svc)
 	if len(addrs) == 0 {
 		return allocator.Claim{}, false
 	}
-	req, err := requestFor(svc)
+	req, err := For(svc)
 	if err != nil {
 		// The Service's current spec is invalid, but its status still holds addresses:
 		// adopt them with what can be read, so nobody else gets them.
-		req = allocator.Request{Service: serviceKey(svc), SharingKey: svc.Annotations[AnnotationAllowSharedIP]}
+		req = allocator.Request{Service: Key(svc), SharingKey: svc.Annotations[AnnotationAllowSharedIP]}
 		for _, a := range addrs {
-			req.Families = append(req.Families, familyOf(a))
+			req.Families = append(req.Families, FamilyOf(a))
 		}
 	}
 	req.Pool = ""
@@ -210,7 +210,7 @@ func claimFor(svc *v1.Service) (claim allocator.Claim, ok bool) {
 	var fams []allocator.Family
 	for _, f := range req.Families {
 		for _, a := range addrs {
-			if familyOf(a) == f && !slices.Contains(fams, f) {
+			if FamilyOf(a) == f && !slices.Contains(fams, f) {
 				fams = append(fams, f)
 			}
 		}
@@ -224,21 +224,21 @@ func claimFor(svc *v1.Service) (claim allocator.Claim, ok bool) {
 	req.Families = fams
 	var held []netip.Addr
 	for _, a := range addrs {
-		if slices.Contains(fams, familyOf(a)) {
+		if slices.Contains(fams, FamilyOf(a)) {
 			held = append(held, a)
 		}
 	}
 	return allocator.Claim{Request: req, Addresses: held, Created: svc.CreationTimestamp.Time}, true
 }
 
-// isOurs reports whether barelb serves the Service: type LoadBalancer without a
+// Ours reports whether barelb serves the Service: type LoadBalancer without a
 // loadBalancerClass, the Services the cloud-provider service controller hands to its provider.
-func isOurs(svc *v1.Service) bool {
+func Ours(svc *v1.Service) bool {
 	return svc.Spec.Type == v1.ServiceTypeLoadBalancer && svc.Spec.LoadBalancerClass == nil
 }
 
-// sameAddresses reports whether a and b hold the same addresses, in any order.
-func sameAddresses(a, b []netip.Addr) bool {
+// SameAddresses reports whether a and b hold the same addresses, in any order.
+func SameAddresses(a, b []netip.Addr) bool {
 	if len(a) != len(b) {
 		return false
 	}

@@ -1,4 +1,4 @@
-package cloudprovider
+package svcrequest
 
 import (
 	"net/netip"
@@ -131,18 +131,18 @@ func TestRequestFor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := requestFor(tt.svc)
+			got, err := For(tt.svc)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("requestFor() error = %v, want one containing %q", err, tt.wantErr)
+					t.Fatalf("For() error = %v, want one containing %q", err, tt.wantErr)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("requestFor() error = %v", err)
+				t.Fatalf("For() error = %v", err)
 			}
 			if diff := cmp.Diff(tt.want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
-				t.Errorf("requestFor() (-want +got):\n%s", diff)
+				t.Errorf("For() (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -181,9 +181,9 @@ func TestStatusFor(t *testing.T) {
 			for _, s := range tt.addrs {
 				addrs = append(addrs, netip.MustParseAddr(s))
 			}
-			got := statusFor(tt.families, addrs)
+			got := Status(tt.families, addrs)
 			if diff := cmp.Diff(tt.want, got.Ingress); diff != "" {
-				t.Errorf("statusFor() (-want +got):\n%s", diff)
+				t.Errorf("Status() (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -268,31 +268,20 @@ func TestClaimFor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := claimFor(tt.svc)
+			got, ok := Claim(tt.svc)
 			if ok != tt.wantOK {
-				t.Fatalf("claimFor() ok = %v, want %v", ok, tt.wantOK)
+				t.Fatalf("Claim() ok = %v, want %v", ok, tt.wantOK)
 			}
 			if diff := cmp.Diff(tt.want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
-				t.Errorf("claimFor() (-want +got):\n%s", diff)
+				t.Errorf("Claim() (-want +got):\n%s", diff)
 			}
 		})
 	}
 }
 
-func TestAllocatedMessage(t *testing.T) {
-	a := allocator.Assignment{Pool: "my-ip-space", Addresses: []netip.Addr{netip.MustParseAddr("198.51.100.3")}}
-	if diff := cmp.Diff("assigned 198.51.100.3 from pool my-ip-space", allocatedMessage(a, "layer2")); diff != "" {
-		t.Errorf("allocatedMessage() (-want +got):\n%s", diff)
-	}
-	want := "assigned 198.51.100.3 from BGP pool my-ip-space: BGP is not supported, the address is not announced"
-	if diff := cmp.Diff(want, allocatedMessage(a, "bgp")); diff != "" {
-		t.Errorf("allocatedMessage(bgp) (-want +got):\n%s", diff)
-	}
-}
-
-// FuzzRequestFor feeds annotation and spec values from the outside world through
+// FuzzFor feeds annotation and spec values from the outside world through
 // the translation: it must never panic, and an accepted request must be consistent.
-func FuzzRequestFor(f *testing.F) {
+func FuzzFor(f *testing.F) {
 	f.Add("198.51.100.3", "", "pool", "key", "IPv4", "")
 	f.Add("", "198.51.100.3,2001:db8::1", "", "", "IPv4,IPv6", "RequireDualStack")
 	f.Add("", "2001:db8::1%eth0", "", "", "IPv6", "")
@@ -312,24 +301,24 @@ func FuzzRequestFor(f *testing.F) {
 				s.Spec.IPFamilyPolicy = ptr(v1.IPFamilyPolicy(policy))
 			}
 		})
-		req, err := requestFor(svc)
+		req, err := For(svc)
 		if err != nil {
 			return
 		}
 		if len(req.Families) == 0 || len(req.Families) > 2 {
-			t.Fatalf("requestFor() families = %v", req.Families)
+			t.Fatalf("For() families = %v", req.Families)
 		}
 		seen := map[allocator.Family]bool{}
 		for _, a := range req.Addresses {
-			fam := familyOf(a)
+			fam := FamilyOf(a)
 			if seen[fam] || !a.IsValid() || a.Zone() != "" || a.Is4In6() {
-				t.Fatalf("requestFor() addresses = %v", req.Addresses)
+				t.Fatalf("For() addresses = %v", req.Addresses)
 			}
 			seen[fam] = true
 		}
-		st := statusFor(req.Families, req.Addresses)
+		st := Status(req.Families, req.Addresses)
 		if len(st.Ingress) != len(req.Addresses) {
-			t.Fatalf("statusFor() = %v for %v", st.Ingress, req.Addresses)
+			t.Fatalf("Status() = %v for %v", st.Ingress, req.Addresses)
 		}
 	})
 }
