@@ -75,7 +75,9 @@ func udpCluster(t *testing.T, prefix string, n int, logger func(i int) logr.Logg
 		ms = append(ms, start(t, c, logger(i)))
 	}
 	slices.Sort(names)
-	waitMembers(t, 10*time.Second, ms, names)
+	// Forming the cluster is set-up, not what is measured: on a saturated
+	// machine the fast probe profile can take a few rejoin rounds.
+	waitMembers(t, time.Minute, ms, names)
 	return ms
 }
 
