@@ -94,7 +94,7 @@ func TestKeyRotation(t *testing.T) {
 	for _, n := range names[:4] {
 		ms = append(ms, start(t, Config{NodeName: n, Transport: ts[n], Keys: [][]byte{oldKey}, Peers: staticPeers(addrs[0])}, logr.Discard()))
 	}
-	waitMembers(t, 10*time.Second, ms, names[:4])
+	waitMembers(t, time.Minute, ms, names[:4])
 
 	steps := [][][]byte{{oldKey, newKey}, {newKey, oldKey}, {newKey}}
 	for i, keys := range steps {

@@ -121,7 +121,7 @@ func TestMockClusterElection(t *testing.T) {
 		peer := addrs[max(i-1, 0)]
 		ms = append(ms, start(t, Config{NodeName: n, Transport: ts[n], Keys: [][]byte{testKey(1)}, Peers: staticPeers(peer)}, logr.Discard()))
 	}
-	waitMembers(t, 10*time.Second, ms, names)
+	waitMembers(t, time.Minute, ms, names)
 	for _, m := range ms {
 		select {
 		case <-m.Joined():
