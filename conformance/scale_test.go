@@ -58,39 +58,51 @@ func TestCreateToReachable(t *testing.T) {
 		s.Spec.AllocateLoadBalancerNodePorts = ptrTo(false)
 		return s
 	}
-	// reach creates a Service and returns the time to its first reply.
-	reach := func(ctx context.Context, s *corev1.Service) (time.Duration, error) {
+	// reach creates a Service and returns the times from the create to its
+	// address (polled every 20 ms) and to its first reply.
+	reach := func(ctx context.Context, s *corev1.Service) (toAddress, toReply time.Duration, err error) {
 		if err := c.SetEndpoints(ctx, s.Namespace, s.Name, nodes...); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		start := time.Now()
 		if _, err := c.CreateService(ctx, s); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		addrs, err := c.WaitIngress(ctx, s.Namespace, s.Name)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
+		toAddress = time.Since(start)
 		if err := c.AddVIP(ctx, addrs[0]); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if _, err := c.WaitReachable(ctx, addrs[0]); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		return time.Since(start), nil
+		return toAddress, time.Since(start), nil
 	}
 
 	t.Run("one at a time", func(t *testing.T) {
-		var samples []time.Duration
+		// The bulk pool was just added: a Service created before the CCM
+		// has read it waits for the next retry, a second later (case 9
+		// measures that). One Service first, not counted, makes sure the
+		// pool is in force.
+		if _, _, err := reach(ctx, bulk("warm-up")); err != nil {
+			t.Fatal(err)
+		}
+		var toAddress, toReply []time.Duration
 		for i := 0; i < 100; i++ {
-			d, err := reach(ctx, bulk(fmt.Sprintf("seq-%d", i)))
+			a, r, err := reach(ctx, bulk(fmt.Sprintf("seq-%d", i)))
 			if err != nil {
 				t.Fatal(err)
 			}
-			samples = append(samples, d)
+			toAddress = append(toAddress, a)
+			toReply = append(toReply, r)
 		}
-		p50, p99, max := record("create → reachable, one at a time", samples)
-		t.Logf("create → reachable over %d Services: p50 %v p99 %v max %v", len(samples), p50, p99, max)
+		ap50, ap99, amax := record("create → address, one at a time", toAddress)
+		p50, p99, max := record("create → reachable, one at a time", toReply)
+		t.Logf("over %d Services one at a time: create → address p50 %v p99 %v max %v; create → reachable p50 %v p99 %v max %v",
+			len(toReply), ap50, ap99, amax, p50, p99, max)
 	})
 
 	// The apiserver's own pace, for comparison: the same Services, but of a
