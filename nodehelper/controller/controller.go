@@ -224,8 +224,13 @@ func (c *Controller) Run(ctx context.Context) error {
 	// Service and EndpointSlice events mark their Service for the view
 	// cache; Node and ConfigMap events only ask for a recompute.
 	byService := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(o any) { c.view.markService(serviceKeyOf(o)); mark() },
-		UpdateFunc: func(_, o any) { c.view.markService(serviceKeyOf(o)); mark() },
+		AddFunc: func(o any) { c.view.markService(serviceKeyOf(o)); mark() },
+		UpdateFunc: func(old, o any) {
+			// Both: an EndpointSlice may be relabelled to another Service.
+			c.view.markService(serviceKeyOf(old))
+			c.view.markService(serviceKeyOf(o))
+			mark()
+		},
 		DeleteFunc: func(o any) { c.view.markService(serviceKeyOf(o)); mark() },
 	}
 	other := cache.ResourceEventHandlerFuncs{
