@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -131,6 +132,14 @@ func createService(t *testing.T, cs kubernetes.Interface, name string, addrs []s
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
 		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80}},
 			Selector: map[string]string{"app": name}},
+	}
+	// Dual-stack when the status will hold both families, as the CCM only
+	// ever writes addresses of the Service's families.
+	if slices.ContainsFunc(addrs, func(a string) bool { return strings.Contains(a, ":") }) &&
+		slices.ContainsFunc(addrs, func(a string) bool { return !strings.Contains(a, ":") }) {
+		policy := corev1.IPFamilyPolicyPreferDualStack
+		s.Spec.IPFamilyPolicy = &policy
+		s.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}
 	}
 	created, err := cs.CoreV1().Services("default").Create(ctx, s, metav1.CreateOptions{})
 	if err != nil {
