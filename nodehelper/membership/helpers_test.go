@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -166,17 +167,26 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-// waitMembers waits until every member sees exactly want.
+// waitMembers waits until every member sees exactly want; on a timeout it
+// says what each member saw.
 func waitMembers(t *testing.T, timeout time.Duration, ms []*running, want []string) {
 	t.Helper()
-	waitFor(t, timeout, fmt.Sprintf("members %v", want), func() bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		var wrong []string
 		for _, m := range ms {
-			if !slices.Equal(m.Members(), want) {
-				return false
+			if got := m.Members(); !slices.Equal(got, want) {
+				wrong = append(wrong, fmt.Sprintf("%s sees %v", m.cfg.NodeName, got))
 			}
 		}
-		return true
-	})
+		if len(wrong) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for members %v: %s", timeout, want, strings.Join(wrong, "; "))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // freeLoopbackPort returns a port free for both UDP and TCP on 127.0.0.1.

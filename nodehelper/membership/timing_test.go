@@ -2,6 +2,7 @@ package membership
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -55,6 +56,10 @@ func timingConfig(t *testing.T) Config {
 
 // udpCluster starts n members named prefix-i on 127.0.0.1 and waits until all
 // see each other.
+//
+// Each cluster has a key of its own (from prefix): members of an earlier
+// cluster still shutting down, or still trying to rejoin a peer whose port
+// a later cluster happens to reuse, cannot join it.
 func udpCluster(t *testing.T, prefix string, n int, logger func(i int) logr.Logger) []*running {
 	t.Helper()
 	base := timingConfig(t)
@@ -69,7 +74,7 @@ func udpCluster(t *testing.T, prefix string, n int, logger func(i int) logr.Logg
 		c.NodeName = fmt.Sprintf("%s-%d", prefix, i)
 		c.BindAddr = addrs[i].Addr()
 		c.BindPort = int(addrs[i].Port())
-		c.Keys = [][]byte{testKey(7)}
+		c.Keys = [][]byte{clusterKey(prefix)}
 		c.Peers = staticPeers(addrs...)
 		names = append(names, c.NodeName)
 		ms = append(ms, start(t, c, logger(i)))
@@ -79,6 +84,12 @@ func udpCluster(t *testing.T, prefix string, n int, logger func(i int) logr.Logg
 	// machine the fast probe profile can take a few rejoin rounds.
 	waitMembers(t, time.Minute, ms, names)
 	return ms
+}
+
+// clusterKey is a gossip key of its own for the cluster named prefix.
+func clusterKey(prefix string) []byte {
+	sum := sha256.Sum256([]byte(prefix))
+	return sum[:]
 }
 
 // busyMachine reports whether the machine was already saturated before the
@@ -145,8 +156,12 @@ func TestFailureDetection(t *testing.T) {
 		})
 		first = append(first, slices.Min(seen))
 		all = append(all, slices.Max(seen))
+		// Every member gone before the next trial picks its ports.
 		for _, m := range ms {
 			m.cancel()
+		}
+		for _, m := range ms {
+			<-m.done
 		}
 	}
 	slices.Sort(first)
