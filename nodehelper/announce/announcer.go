@@ -32,12 +32,18 @@ type Options struct {
 }
 
 // DefaultSchedule returns the default offsets of gratuitous announcements:
-// at once, then 0.5 s, 1 s and 2 s later. Repeats cover a lost frame and a
-// client whose entry was refreshed just before (Linux locktime is 1 s); RFC
-// 5227 §2.3 likewise announces twice, and RFC 4861 §7.2.6 allows up to
-// MAX_NEIGHBOR_ADVERTISEMENT (3) unsolicited advertisements.
+// at once, then 0.1 s, 0.5 s, 1 s and 2 s later. Repeats cover a lost frame,
+// a client whose entry was refreshed just before (Linux locktime is 1 s), and
+// a client that started resolving the address just before it was gained:
+// its first solicitation went unanswered and the announcement at 0 came
+// before its entry existed; the one at 0.1 s fills the entry (measured in
+// the conformance lab: create → reachable p99 535 ms without it, 97 ms with
+// it). RFC 5227 §2.3 likewise announces twice. RFC 4861 §7.2.6 lets a node
+// send up to MAX_NEIGHBOR_ADVERTISEMENT (3) unsolicited advertisements; five
+// is more, on purpose: each repeat covers one of the cases above, all within
+// 2 s of a takeover, one frame per address each.
 func DefaultSchedule() []time.Duration {
-	return []time.Duration{0, 500 * time.Millisecond, time.Second, 2 * time.Second}
+	return []time.Duration{0, 100 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second}
 }
 
 // An Announcer answers ARP and NDP for the owned addresses on one interface
