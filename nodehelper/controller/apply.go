@@ -39,21 +39,31 @@ const (
 )
 
 // recompute reads the caches and elects every group afresh.
+// Nothing is recomputed when nothing the election reads changed: most
+// Service updates (finalizers, status conditions, annotations barelb does not
+// read) arrive on every helper and change no entry of the view.
 func (c *Controller) recompute(ctx context.Context, l listers) {
 	if c.readConfig(ctx, l) {
 		c.view.markAll()
 	}
-	infos, bgp, _ := c.view.refresh(l, c.cfg)
+	infos, bgp, viewChanged := c.view.refresh(l, c.cfg)
+	nodesChanged := c.nodesDirty.Swap(false)
+	if c.computed && !viewChanged && !nodesChanged {
+		return
+	}
+	c.computed = true
 	c.bgp = bgp
-	var nodes []election.NodeInfo
-	k8sNodes := l.nodes()
-	for _, n := range k8sNodes {
-		nodes = append(nodes, nodeInfo(n))
+	if nodesChanged {
+		k8sNodes := l.nodes()
+		c.nodes = c.nodes[:0]
+		for _, n := range k8sNodes {
+			c.nodes = append(c.nodes, nodeInfo(n))
+		}
+		if c.o.OnNodes != nil {
+			c.o.OnNodes(k8sNodes)
+		}
 	}
-	if c.o.OnNodes != nil {
-		c.o.OnNodes(k8sNodes)
-	}
-	changes := c.table.Recompute(election.View{Nodes: nodes, Services: infos, Members: c.members})
+	changes := c.table.Recompute(election.View{Nodes: c.nodes, Services: infos, Members: c.members})
 	c.apply(ctx, l, changes)
 }
 

@@ -108,6 +108,12 @@ type Controller struct {
 	status    *statusWriter
 	// view is the election input of every Service, rebuilt per change.
 	view *viewCache
+	// nodesDirty is set by the Node informer; nodes is the election's view
+	// of the Nodes, rebuilt when it is set.
+	nodesDirty atomic.Bool
+	nodes      []election.NodeInfo
+	// computed is set after the first recompute; until then one always runs.
+	computed bool
 	// bgp are the addresses of BGP pools found by the last recompute.
 	bgp       []bgpAddress
 	bgpWarned map[string]bool
@@ -131,13 +137,15 @@ func New(o Options) (*Controller, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return &Controller{
+	c := &Controller{
 		o:          o,
 		announcers: map[string]*runningAnnouncer{},
 		reported:   map[election.GroupKey]string{},
 		bgpWarned:  map[string]bool{},
 		view:       newViewCache(),
-	}, nil
+	}
+	c.nodesDirty.Store(true)
+	return c, nil
 }
 
 // Ready reports whether the caches synced and the node joined the gossip.
@@ -222,7 +230,8 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 	}
 	// Service and EndpointSlice events mark their Service for the view
-	// cache; Node and ConfigMap events only ask for a recompute.
+	// cache, Node events the Nodes; ConfigMap events only ask for a
+	// recompute, which reads the ConfigMap.
 	byService := cache.ResourceEventHandlerFuncs{
 		AddFunc: func(o any) { c.view.markService(serviceKeyOf(o)); mark() },
 		UpdateFunc: func(old, o any) {
@@ -232,6 +241,11 @@ func (c *Controller) Run(ctx context.Context) error {
 			mark()
 		},
 		DeleteFunc: func(o any) { c.view.markService(serviceKeyOf(o)); mark() },
+	}
+	byNode := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { c.nodesDirty.Store(true); mark() },
+		UpdateFunc: func(any, any) { c.nodesDirty.Store(true); mark() },
+		DeleteFunc: func(any) { c.nodesDirty.Store(true); mark() },
 	}
 	other := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { mark() },
@@ -249,7 +263,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	handlers := []struct {
 		inf cache.SharedIndexInformer
 		h   cache.ResourceEventHandler
-	}{{svcInf.Informer(), byService}, {sliceInf.Informer(), byService}, {nodeInf.Informer(), other}, {cmInf.Informer(), other}}
+	}{{svcInf.Informer(), byService}, {sliceInf.Informer(), byService}, {nodeInf.Informer(), byNode}, {cmInf.Informer(), other}}
 	for _, x := range handlers {
 		if _, err := x.inf.AddEventHandler(x.h); err != nil {
 			return fmt.Errorf("failed to add event handler: %w", err)

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"slices"
 	"sort"
 	"sync"
 
@@ -65,8 +66,9 @@ func (v *viewCache) markAll() {
 }
 
 // refresh rebuilds the marked entries from src with cfg and returns the
-// whole view, sorted as serviceView sorts it. It reports whether anything
-// was rebuilt.
+// whole view, sorted as serviceView sorts it. changed reports whether any
+// entry differs from before: most Service updates (a finalizer, a status
+// condition, an annotation barelb does not read) change nothing here.
 func (v *viewCache) refresh(src viewSource, cfg *config.Config) (infos []election.ServiceInfo, bgp []bgpAddress, changed bool) {
 	v.mu.Lock()
 	dirty, all := v.dirty, v.all
@@ -85,18 +87,24 @@ func (v *viewCache) refresh(src viewSource, cfg *config.Config) (infos []electio
 		}
 	}
 	for key := range dirty {
+		oldInfo, hadInfo := v.infos[key]
+		oldBGP := v.bgp[key]
 		delete(v.infos, key)
 		delete(v.bgp, key)
-		s := src.Service(key)
-		if s == nil {
-			continue
+		var info election.ServiceInfo
+		var ok bool
+		var b []bgpAddress
+		if s := src.Service(key); s != nil {
+			info, ok, b = serviceEntry(s, src.Slices(key), cfg)
 		}
-		info, ok, b := serviceEntry(s, src.Slices(key), cfg)
 		if ok {
 			v.infos[key] = info
 		}
 		if len(b) > 0 {
 			v.bgp[key] = b
+		}
+		if hadInfo != ok || (ok && !sameInfo(oldInfo, info)) || !slices.Equal(oldBGP, b) {
+			changed = true
 		}
 	}
 	infos = make([]election.ServiceInfo, 0, len(v.infos))
@@ -112,5 +120,12 @@ func (v *viewCache) refresh(src viewSource, cfg *config.Config) (infos []electio
 	for _, key := range keys {
 		bgp = append(bgp, v.bgp[key]...)
 	}
-	return infos, bgp, len(dirty) > 0
+	return infos, bgp, changed
+}
+
+// sameInfo reports whether two election inputs are equal.
+func sameInfo(a, b election.ServiceInfo) bool {
+	return a.Key == b.Key && slices.Equal(a.Addresses, b.Addresses) &&
+		a.TrafficPolicyLocal == b.TrafficPolicyLocal && a.HasReadyEndpoints == b.HasReadyEndpoints &&
+		slices.Equal(a.LocalEndpointNodes, b.LocalEndpointNodes)
 }

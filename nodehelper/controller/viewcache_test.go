@@ -117,22 +117,47 @@ func TestViewCacheMatchesFullView(t *testing.T) {
 	}
 }
 
-// A refresh with nothing marked rebuilds nothing.
-func TestViewCacheRebuildsOnlyMarked(t *testing.T) {
+// A refresh rebuilds only marked entries, and reports a change only when an
+// entry differs.
+func TestViewCacheChanged(t *testing.T) {
 	src := &memSource{svcs: map[string]*corev1.Service{
 		"default/a": lbService("default", "a", corev1.ServiceExternalTrafficPolicyCluster, "198.51.100.1"),
 	}}
 	v := newViewCache()
-	if _, _, changed := v.refresh(src, nil); !changed {
-		t.Fatal("first refresh rebuilt nothing")
+	steps := []struct {
+		name        string
+		do          func()
+		wantChanged bool
+		wantInfos   int
+	}{
+		{name: "first refresh", do: func() {}, wantChanged: true, wantInfos: 1},
+		{name: "nothing marked", do: func() {}, wantChanged: false, wantInfos: 1},
+		{name: "unmarked new Service is not seen", do: func() {
+			src.svcs["default/b"] = lbService("default", "b", corev1.ServiceExternalTrafficPolicyCluster, "198.51.100.2")
+		}, wantChanged: false, wantInfos: 1},
+		{name: "marked new Service", do: func() { v.markService("default/b") }, wantChanged: true, wantInfos: 2},
+		{name: "update that changes nothing read", do: func() {
+			s := src.svcs["default/b"].DeepCopy()
+			s.Finalizers = []string{"service.kubernetes.io/load-balancer-cleanup"}
+			src.svcs["default/b"] = s
+			v.markService("default/b")
+		}, wantChanged: false, wantInfos: 2},
+		{name: "Service without an address yet", do: func() {
+			src.svcs["default/c"] = lbService("default", "c", corev1.ServiceExternalTrafficPolicyCluster)
+			v.markService("default/c")
+		}, wantChanged: false, wantInfos: 2},
+		{name: "endpoints change", do: func() {
+			src.slices = map[string][]*discoveryv1.EndpointSlice{"default/a": {slice("default", "a", ep("n1", true))}}
+			v.markService("default/a")
+		}, wantChanged: true, wantInfos: 2},
+		{name: "deleted", do: func() { delete(src.svcs, "default/b"); v.markService("default/b") }, wantChanged: true, wantInfos: 1},
+		{name: "all marked, nothing differs", do: v.markAll, wantChanged: false, wantInfos: 1},
 	}
-	src.svcs["default/b"] = lbService("default", "b", corev1.ServiceExternalTrafficPolicyCluster, "198.51.100.2")
-	infos, _, changed := v.refresh(src, nil)
-	if changed || len(infos) != 1 {
-		t.Fatalf("unmarked change: changed %v, %d infos; want false, 1", changed, len(infos))
-	}
-	v.markService("default/b")
-	if infos, _, changed = v.refresh(src, nil); !changed || len(infos) != 2 {
-		t.Fatalf("marked change: changed %v, %d infos; want true, 2", changed, len(infos))
+	for _, st := range steps {
+		st.do()
+		infos, _, changed := v.refresh(src, nil)
+		if changed != st.wantChanged || len(infos) != st.wantInfos {
+			t.Errorf("%s: changed %v, %d infos; want %v, %d", st.name, changed, len(infos), st.wantChanged, st.wantInfos)
+		}
 	}
 }
