@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/barelb/barelb/internal/lab"
 	"github.com/barelb/barelb/internal/labcluster"
 )
 
@@ -136,6 +137,19 @@ func TestCreateToReachable(t *testing.T) {
 
 	t.Run("a thousand at once", func(t *testing.T) {
 		n := burstSize()
+		// The client resolves every one of the addresses; the host's
+		// neighbour table, shared by all namespaces, holds 1,024 entries by
+		// default, and an overflow stalls resolution for a minute or more
+		// (seen here once: p99 1m44s).
+		restore, err := lab.RaiseNeighbourLimits(4*n + 1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := restore(); err != nil {
+				t.Errorf("restoring the neighbour-table limits: %v", err)
+			}
+		})
 		names := make([]string, n)
 		for i := range names {
 			names[i] = fmt.Sprintf("burst-%d", i)
