@@ -46,12 +46,13 @@ func (c *Controller) recompute(ctx context.Context, l listers) {
 	if c.readConfig(ctx, l) {
 		c.view.markAll()
 	}
-	infos, bgp, viewChanged := c.view.refresh(l, c.cfg)
+	viewChanged := c.view.refresh(l, c.cfg)
 	nodesChanged := c.nodesDirty.Swap(false)
 	if c.computed && !viewChanged && !nodesChanged {
 		return
 	}
 	c.computed = true
+	infos, bgp := c.view.snapshot()
 	c.bgp = bgp
 	if nodesChanged {
 		k8sNodes := l.nodes()

@@ -65,11 +65,10 @@ func (v *viewCache) markAll() {
 	v.mu.Unlock()
 }
 
-// refresh rebuilds the marked entries from src with cfg and returns the
-// whole view, sorted as serviceView sorts it. changed reports whether any
-// entry differs from before: most Service updates (a finalizer, a status
+// refresh rebuilds the marked entries from src with cfg and reports whether
+// any entry differs from before: most Service updates (a finalizer, a status
 // condition, an annotation barelb does not read) change nothing here.
-func (v *viewCache) refresh(src viewSource, cfg *config.Config) (infos []election.ServiceInfo, bgp []bgpAddress, changed bool) {
+func (v *viewCache) refresh(src viewSource, cfg *config.Config) (changed bool) {
 	v.mu.Lock()
 	dirty, all := v.dirty, v.all
 	v.dirty, v.all = map[string]bool{}, false
@@ -107,6 +106,12 @@ func (v *viewCache) refresh(src viewSource, cfg *config.Config) (infos []electio
 			changed = true
 		}
 	}
+	return changed
+}
+
+// snapshot returns the whole view as refresh last left it, sorted as
+// serviceView sorts it.
+func (v *viewCache) snapshot() (infos []election.ServiceInfo, bgp []bgpAddress) {
 	infos = make([]election.ServiceInfo, 0, len(v.infos))
 	for _, info := range v.infos {
 		infos = append(infos, info)
@@ -120,7 +125,7 @@ func (v *viewCache) refresh(src viewSource, cfg *config.Config) (infos []electio
 	for _, key := range keys {
 		bgp = append(bgp, v.bgp[key]...)
 	}
-	return infos, bgp, changed
+	return infos, bgp
 }
 
 // sameInfo reports whether two election inputs are equal.

@@ -104,7 +104,8 @@ func TestViewCacheMatchesFullView(t *testing.T) {
 			if rng.IntN(3) > 0 {
 				continue
 			}
-			gotInfos, gotBGP, _ := v.refresh(src, cfg)
+			v.refresh(src, cfg)
+			gotInfos, gotBGP := v.snapshot()
 			svcs, sls := src.all()
 			wantInfos, wantBGP := serviceView(svcs, sls, cfg)
 			if diff := cmp.Diff(wantInfos, gotInfos, cmpAddr, cmpopts.EquateEmpty()); diff != "" {
@@ -155,7 +156,8 @@ func TestViewCacheChanged(t *testing.T) {
 	}
 	for _, st := range steps {
 		st.do()
-		infos, _, changed := v.refresh(src, nil)
+		changed := v.refresh(src, nil)
+		infos, _ := v.snapshot()
 		if changed != st.wantChanged || len(infos) != st.wantInfos {
 			t.Errorf("%s: changed %v, %d infos; want %v, %d", st.name, changed, len(infos), st.wantChanged, st.wantInfos)
 		}
