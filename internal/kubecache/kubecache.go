@@ -12,14 +12,11 @@ import (
 // controller, the CCM, the node helpers). Objects without metadata pass
 // through unchanged.
 func StripManagedFields(obj any) (any, error) {
+	inner := obj
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-		if m, err := meta.Accessor(obj); err == nil {
-			m.SetManagedFields(nil)
-		}
-		return d, nil
+		inner = d.Obj
 	}
-	if m, err := meta.Accessor(obj); err == nil {
+	if m, err := meta.Accessor(inner); err == nil {
 		m.SetManagedFields(nil)
 	}
 	return obj, nil

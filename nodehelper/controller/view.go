@@ -135,25 +135,3 @@ func serviceEntry(s *corev1.Service, sls []*discoveryv1.EndpointSlice, cfg *conf
 		LocalEndpointNodes: st.readyNodes,
 	}, true, bgp
 }
-
-// serviceView is the election input of all Services, sorted by key: the
-// entries of serviceEntry, the EndpointSlices matched to their Service.
-func serviceView(svcs []*corev1.Service, sls []*discoveryv1.EndpointSlice, cfg *config.Config) ([]election.ServiceInfo, []bgpAddress) {
-	bySvc := map[string][]*discoveryv1.EndpointSlice{}
-	for _, sl := range sls {
-		if key := sliceService(sl); key != "" {
-			bySvc[key] = append(bySvc[key], sl)
-		}
-	}
-	var infos []election.ServiceInfo
-	var bgp []bgpAddress
-	for _, s := range svcs {
-		info, ok, b := serviceEntry(s, bySvc[s.Namespace+"/"+s.Name], cfg)
-		bgp = append(bgp, b...)
-		if ok {
-			infos = append(infos, info)
-		}
-	}
-	sort.Slice(infos, func(i, j int) bool { return infos[i].Key < infos[j].Key })
-	return infos, bgp
-}

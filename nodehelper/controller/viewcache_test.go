@@ -13,6 +13,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/barelb/barelb/internal/config"
+	"github.com/barelb/barelb/nodehelper/election"
 )
 
 // memSource is a viewSource over maps, standing in for the informers.
@@ -162,4 +163,27 @@ func TestViewCacheChanged(t *testing.T) {
 			t.Errorf("%s: changed %v, %d infos; want %v, %d", st.name, changed, len(infos), st.wantChanged, st.wantInfos)
 		}
 	}
+}
+
+// serviceView builds the election input of all Services from scratch,
+// sorted by key: the entries of serviceEntry, the EndpointSlices matched to
+// their Service. It is the oracle the view cache is checked against.
+func serviceView(svcs []*corev1.Service, sls []*discoveryv1.EndpointSlice, cfg *config.Config) ([]election.ServiceInfo, []bgpAddress) {
+	bySvc := map[string][]*discoveryv1.EndpointSlice{}
+	for _, sl := range sls {
+		if key := sliceService(sl); key != "" {
+			bySvc[key] = append(bySvc[key], sl)
+		}
+	}
+	var infos []election.ServiceInfo
+	var bgp []bgpAddress
+	for _, s := range svcs {
+		info, ok, b := serviceEntry(s, bySvc[s.Namespace+"/"+s.Name], cfg)
+		bgp = append(bgp, b...)
+		if ok {
+			infos = append(infos, info)
+		}
+	}
+	sort.Slice(infos, func(i, j int) bool { return infos[i].Key < infos[j].Key })
+	return infos, bgp
 }
