@@ -14,7 +14,6 @@ import (
 
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/ndp"
-	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
 	corev1 "k8s.io/api/core/v1"
 
@@ -145,15 +144,7 @@ func neighMAC(h *lab.Host, addr netip.Addr) (net.HardwareAddr, error) {
 // countSolicitedNAs counts, on h's lab link, Neighbor Advertisements for
 // target with the Solicited flag, sent from mac, until stop is called.
 func countSolicitedNAs(h *lab.Host, target netip.Addr, mac net.HardwareAddr) (count *atomic.Int64, stop func() int, err error) {
-	var conn *packet.Conn
-	err = h.Do(func() error {
-		ifi, err := net.InterfaceByName(h.Link)
-		if err != nil {
-			return err
-		}
-		conn, err = packet.Listen(ifi, packet.Raw, int(ethernet.EtherTypeIPv6), nil)
-		return err
-	})
+	conn, _, err := listenLink(h, ethernet.EtherTypeIPv6)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -31,16 +31,7 @@ func atoi(s string) int {
 // arpProbe sends count ARP requests for addr from h's lab link, one every
 // wait, and returns the distinct sender MACs of the replies, sorted.
 func arpProbe(h *lab.Host, addr netip.Addr, count int, wait time.Duration) ([]string, error) {
-	var conn *packet.Conn
-	var ifi *net.Interface
-	err := h.Do(func() error {
-		var err error
-		if ifi, err = net.InterfaceByName(h.Link); err != nil {
-			return err
-		}
-		conn, err = packet.Listen(ifi, packet.Raw, int(ethernet.EtherTypeARP), nil)
-		return err
-	})
+	conn, ifi, err := listenLink(h, ethernet.EtherTypeARP)
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +85,18 @@ func arpProbe(h *lab.Host, addr netip.Addr, count int, wait time.Duration) ([]st
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// listenLink opens a raw packet socket for frames of type et on h's lab link.
+func listenLink(h *lab.Host, et ethernet.EtherType) (conn *packet.Conn, ifi *net.Interface, err error) {
+	err = h.Do(func() error {
+		if ifi, err = net.InterfaceByName(h.Link); err != nil {
+			return err
+		}
+		conn, err = packet.Listen(ifi, packet.Raw, int(et), nil)
+		return err
+	})
+	return conn, ifi, err
 }
 
 // httpBodyIn GETs url from inside h's namespace and returns the body.

@@ -176,27 +176,20 @@ func TestCreateToReachable(t *testing.T) {
 		// Unix nanoseconds at which each Service's create was sent; written
 		// by the creating goroutines, read by the watch loop.
 		created := make([]atomic.Int64, n)
-		createErrs := make(chan error, n)
+		createErrs := make(chan error, 1)
 		createsDone := make(chan time.Time, 1)
 		wctx, wcancel := context.WithTimeout(ctx, 3*time.Minute)
 		defer wcancel()
 		go func() {
-			var wg sync.WaitGroup
-			for w := 0; w < 32; w++ {
-				wg.Add(1)
-				go func(w int) {
-					defer wg.Done()
-					for i := w; i < n; i += 32 {
-						created[i].Store(time.Now().UnixNano())
-						if _, err := c.CreateService(ctx, bulk(names[i])); err != nil {
-							createErrs <- err
-							wcancel() // stop waiting for the rest
-							return
-						}
-					}
-				}(w)
+			err := inParallel(n, 32, func(i int) error {
+				created[i].Store(time.Now().UnixNano())
+				_, err := c.CreateService(ctx, bulk(names[i]))
+				return err
+			})
+			if err != nil {
+				createErrs <- err
+				wcancel() // stop waiting for the rest
 			}
-			wg.Wait()
 			close(createErrs)
 			createsDone <- time.Now()
 		}()
