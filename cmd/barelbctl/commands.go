@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -38,8 +40,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		usage(stderr, cmds)
 		return exitUsage
 	}
-	switch args[0] {
-	case "help", "-h", "-help", "--help":
+	if args[0] == "help" || isHelp(args) {
 		usage(stdout, cmds)
 		return exitOK
 	}
@@ -64,4 +65,18 @@ func usage(w io.Writer, cmds map[string]command) {
 		fmt.Fprintf(&b, "  %s\n", cmds[name].summary)
 	}
 	io.WriteString(w, b.String())
+}
+
+// isHelp reports whether args is a lone request for help.
+func isHelp(args []string) bool {
+	return len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help")
+}
+
+// parseExit is the exit code for a flag parsing error: a request for help
+// (the flag package has printed the usage) is not a usage error.
+func parseExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	return exitUsage
 }

@@ -13,6 +13,10 @@ import (
 //	  --from-literal=secretkey="$(barelbctl keygen)"
 func runKeygen(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if len(args) != 0 {
+		if isHelp(args) {
+			fmt.Fprintln(stdout, "usage: barelbctl keygen")
+			return exitOK
+		}
 		fmt.Fprintln(stderr, "usage: barelbctl keygen")
 		return exitUsage
 	}

@@ -65,6 +65,11 @@ func TestRun(t *testing.T) {
 		{name: "status bad config map", args: []string{"status", "--config-map", "config"}, wantCode: 2, wantStderr: "usage: barelbctl status"},
 		{name: "status bad output format", args: []string{"status", "-o", "yaml"}, wantCode: 2, wantStderr: "usage: barelbctl status"},
 		{name: "status without cluster", args: []string{"status", "--kubeconfig", filepath.Join(dir, "nope")}, wantCode: 2, wantStderr: "failed to load kubeconfig"},
+		{name: "keygen --help", args: []string{"keygen", "--help"}, wantCode: 0, wantStdout: "usage: barelbctl keygen\n"},
+		{name: "version -h", args: []string{"version", "-h"}, wantCode: 0, wantStdout: "usage: barelbctl version\n"},
+		{name: "status --help", args: []string{"status", "--help"}, wantCode: 0, wantStderr: "usage: barelbctl status"},
+		{name: "validate -h", args: []string{"validate", "-h"}, wantCode: 0, wantStderr: "usage: barelbctl validate"},
+		{name: "validate help after file", args: []string{"validate", valid, "--help"}, wantCode: 0, wantStderr: "usage: barelbctl validate"},
 		{name: "version with arguments", args: []string{"version", "x"}, wantCode: 2, wantStderr: "usage: barelbctl version"},
 	}
 	for _, tt := range tests {

@@ -37,7 +37,7 @@ func runStatus(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return exitUsage
+		return parseExit(err)
 	}
 	ns, name, ok := strings.Cut(*configMap, "/")
 	if fs.NArg() != 0 || (*output != "table" && *output != "json") || !ok || ns == "" || name == "" {

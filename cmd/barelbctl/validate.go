@@ -33,7 +33,7 @@ func runValidate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	files, err := parseInterleaved(fs, args)
 	if err != nil {
-		return exitUsage
+		return parseExit(err)
 	}
 	if len(files) != 1 || (*output != "text" && *output != "json") {
 		fs.Usage()

@@ -10,6 +10,10 @@ import (
 // runVersion prints the version stamped at build time.
 func runVersion(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if len(args) != 0 {
+		if isHelp(args) {
+			fmt.Fprintln(stdout, "usage: barelbctl version")
+			return exitOK
+		}
 		fmt.Fprintln(stderr, "usage: barelbctl version")
 		return exitUsage
 	}
