@@ -8,6 +8,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/barelb/barelb/internal/labcluster"
@@ -52,6 +53,54 @@ func TestStatusDriftRepaired(t *testing.T) {
 		record("status set to a free pool address → repaired", []time.Duration{took})
 		waitEvent(t, c, "drift", "second", "StatusRepaired", free.String())
 	})
+
+	t.Run("a moved Service is not repaired", func(t *testing.T) {
+		// Between EnsureLoadBalancer moving a Service and the service controller
+		// writing its new status, the status shows the old address: that is no drift.
+		before := repairEvents(t, c, "second")
+		for _, to := range []string{"192.0.2.140", "192.0.2.141", "192.0.2.142"} {
+			s, err := c.Admin.CoreV1().Services("drift").Get(ctx, "second", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			annotate(s, "metallb.universe.tf/loadBalancerIPs", to)
+			if _, err := c.Admin.CoreV1().Services("drift").Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			want := []netip.Addr{netip.MustParseAddr(to)}
+			waitFor(t, 10*time.Second, "second to move to "+to, func() error {
+				s, err := c.Admin.CoreV1().Services("drift").Get(ctx, "second", metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				if got := labcluster.IngressAddrs(s); !sameAddrs(got, want) {
+					return fmt.Errorf("status shows %v", got)
+				}
+				return nil
+			})
+		}
+		holdFor(t, 3*time.Second, 200*time.Millisecond, "no StatusRepaired for a move", func() error {
+			if n := repairEvents(t, c, "second"); n != before {
+				return fmt.Errorf("%d StatusRepaired Events on second, %d before the moves", n, before)
+			}
+			return nil
+		})
+	})
+}
+
+// repairEvents counts the StatusRepaired Events on drift/name.
+func repairEvents(t *testing.T, c *labcluster.Cluster, name string) int32 {
+	t.Helper()
+	sel := fields.Set{"involvedObject.name": name, "reason": "StatusRepaired"}.AsSelector().String()
+	evs, err := c.Admin.CoreV1().Events("drift").List(context.Background(), metav1.ListOptions{FieldSelector: sel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int32
+	for _, e := range evs.Items {
+		n += max(e.Count, 1)
+	}
+	return n
 }
 
 // patchAndWaitRepaired writes addr into the status of drift/name as an admin
