@@ -59,12 +59,8 @@ func TestStatusDriftRepaired(t *testing.T) {
 		// writing its new status, the status shows the old address: that is no drift.
 		before := repairEvents(t, c, "second")
 		for _, to := range []string{"192.0.2.140", "192.0.2.141", "192.0.2.142"} {
-			s, err := c.Admin.CoreV1().Services("drift").Get(ctx, "second", metav1.GetOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			annotate(s, "metallb.universe.tf/loadBalancerIPs", to)
-			if _, err := c.Admin.CoreV1().Services("drift").Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+			patch := fmt.Sprintf(`{"metadata":{"annotations":{"metallb.universe.tf/loadBalancerIPs":%q}}}`, to)
+			if _, err := c.Admin.CoreV1().Services("drift").Patch(ctx, "second", types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			want := []netip.Addr{netip.MustParseAddr(to)}
