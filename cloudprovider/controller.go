@@ -125,6 +125,7 @@ func (c *controller) Run(ctx context.Context) error {
 	c.reportOrphans(ctx, s, s.alloc.Orphans())
 	c.p.markReady(s)
 	logger.Info("barelb is ready", "services", len(svcs))
+	defer startDrift(ctx, c.p, c.client, s, svcInformer)()
 
 	for {
 		select {

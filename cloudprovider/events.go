@@ -16,6 +16,9 @@ const (
 	// ReasonAddressConflict (Warning, on a Service): at start-up, the address in the Service's status
 	// is held by an older Service; this one will get another.
 	ReasonAddressConflict Reason = "AddressConflict"
+	// ReasonStatusRepaired (Warning, on a Service): its status showed an address the allocator does not
+	// hold for it (another Service's, or a free one); barelb wrote the Service's own addresses back.
+	ReasonStatusRepaired Reason = "StatusRepaired"
 	// ReasonInvalidConfig (Warning, on the ConfigMap): the configuration is not applied; the message lists every error.
 	ReasonInvalidConfig Reason = "InvalidConfig"
 	// ReasonConfigWarning (Warning, on the ConfigMap): the configuration is applied, with a warning.

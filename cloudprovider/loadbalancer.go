@@ -96,6 +96,7 @@ func (lb *loadBalancer) EnsureLoadBalancer(ctx context.Context, clusterName stri
 	lb.p.clearPending(key)
 	if !svcrequest.SameAddresses(a.Addresses, svcrequest.IngressAddresses(svc)) {
 		lb.allocated(svc, s, a)
+		lb.p.writes.expect(svc, a.Addresses)
 		logger.Info("Assigned addresses", "pool", a.Pool, "addresses", a.Addresses)
 	}
 	return svcrequest.Status(req.Families, a.Addresses), nil

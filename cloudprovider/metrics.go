@@ -17,6 +17,7 @@ type Metrics struct {
 	allocationFailures *metrics.CounterVec
 	configStale        *metrics.Gauge
 	configLastReload   *metrics.Gauge
+	statusRepairs      *metrics.CounterVec
 	pools              *poolCollector
 }
 
@@ -38,13 +39,18 @@ func NewMetrics() *Metrics {
 			Help:           "Unix time of the last successful load of the configuration.",
 			StabilityLevel: metrics.ALPHA,
 		}),
+		statusRepairs: metrics.NewCounterVec(&metrics.CounterOpts{
+			Name:           "barelb_status_repairs_total",
+			Help:           "Number of Service statuses barelb corrected to what the allocator holds, by reason: address_conflict (the status showed an address held by another Service) or not_allocated (an address not allocated to the Service).",
+			StabilityLevel: metrics.ALPHA,
+		}, []string{"reason"}),
 		pools: newPoolCollector(),
 	}
 }
 
 // Registerables returns the plain metrics, for a registry's MustRegister.
 func (m *Metrics) Registerables() []metrics.Registerable {
-	return []metrics.Registerable{m.allocationFailures, m.configStale, m.configLastReload}
+	return []metrics.Registerable{m.allocationFailures, m.configStale, m.configLastReload, m.statusRepairs}
 }
 
 // Collectors returns the collectors that read the allocator at scrape time, for a

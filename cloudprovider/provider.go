@@ -65,6 +65,9 @@ type Provider struct {
 	// pending holds the Services that got no address, with the message last reported
 	// to them, so that a Service that stays pending is told once, not every retry.
 	pending map[string]pendingService
+
+	// writes are the status writes of the service controller that are due (see drift.go).
+	writes statusWrites
 }
 
 // state is what the provider learns in Initialize; it is set once before ready closes.
