@@ -114,9 +114,14 @@ type Controller struct {
 	nodes      []election.NodeInfo
 	// computed is set after the first recompute; until then one always runs.
 	computed bool
-	// bgp are the addresses of BGP pools found by the last recompute.
-	bgp       []bgpAddress
-	bgpWarned map[string]bool
+	// skipped are the assigned but unannounced addresses found by the last
+	// recompute; outside are those of them in no layer2 pool, per Service.
+	skipped []skippedAddress
+	outside map[string][]netip.Addr
+	// warned holds the skipped addresses already reported (see warnSkipped);
+	// outsideReported the condition message last asked for per Service.
+	warned          map[string]bool
+	outsideReported map[string]string
 	// memberChangeAt is when the last membership change was noticed, for the
 	// failover-time histogram.
 	memberChangeAt time.Time
@@ -141,7 +146,7 @@ func New(o Options) (*Controller, error) {
 		o:          o,
 		announcers: map[string]*runningAnnouncer{},
 		reported:   map[election.GroupKey]string{},
-		bgpWarned:  map[string]bool{},
+		warned:     map[string]bool{},
 		view:       newViewCache(),
 	}
 	c.nodesDirty.Store(true)
