@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -110,7 +111,10 @@ func (c *Controller) readConfig(ctx context.Context, l listers) bool {
 // starting announcers for new interfaces, and records what changed.
 func (c *Controller) apply(ctx context.Context, l listers, changes election.Changes) {
 	log := klog.FromContext(ctx)
-	chooser := ifaces.NewChooser(c.o.Links.Snapshot(), c.o.NodeAddr, c.o.Filter)
+	c.linksChanged = false
+	links := c.o.Links.Snapshot()
+	c.retireStale(ctx, links)
+	chooser := ifaces.NewChooser(links, c.o.NodeAddr, c.o.Filter)
 	perLink := map[string][]netip.Addr{}
 	chosen := map[netip.Addr][]string{}
 	var owned int
@@ -131,7 +135,11 @@ func (c *Controller) apply(ctx context.Context, l listers, changes election.Chan
 	}
 	for name, addrs := range perLink {
 		if _, ok := c.announcers[name]; !ok {
-			if err := c.startAnnouncer(ctx, name); err != nil {
+			i := slices.IndexFunc(links, func(l ifaces.Link) bool { return l.Name == name })
+			if i < 0 {
+				continue // the chooser picks only links of the snapshot
+			}
+			if err := c.startAnnouncer(ctx, links[i]); err != nil {
 				log.Error(err, "Failed to start announcer", "interface", name)
 				continue
 			}

@@ -101,7 +101,12 @@ type Controller struct {
 	cfg        *config.Config
 	cfgVersion string
 	announcers map[string]*runningAnnouncer
-	reported   map[election.GroupKey]string
+	// stopping are announcers retired by retireStale, until they finish.
+	stopping []*runningAnnouncer
+	// linksChanged is set when the links changed and cleared by apply,
+	// which reads them.
+	linksChanged bool
+	reported map[election.GroupKey]string
 	// announced is the message last recorded per Service this node
 	// announces.
 	announced map[string]string
@@ -363,6 +368,10 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-batch.C:
 			batching = false
 			c.recompute(ctx, l)
+			if c.linksChanged {
+				// The view did not change, so recompute applied nothing.
+				c.apply(ctx, l, nil)
+			}
 			last = time.Now()
 		case <-c.o.Members.Changes():
 			c.memberChangeAt = time.Now()
@@ -370,6 +379,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-c.o.Links.Changes():
 			// Addresses added to lo or kube-ipvs0 by kube-proxy change
 			// nothing here but arrive by the thousand: batch them too.
+			c.linksChanged = true
 			if due() {
 				c.apply(ctx, l, nil)
 				last = time.Now()
