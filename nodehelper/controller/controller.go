@@ -106,7 +106,7 @@ type Controller struct {
 	// linksChanged is set when the links changed and cleared by apply,
 	// which reads them.
 	linksChanged bool
-	reported map[election.GroupKey]string
+	reported     map[election.GroupKey]string
 	// announced is the message last recorded per Service this node
 	// announces.
 	announced map[string]string
