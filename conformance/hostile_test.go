@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -31,6 +32,29 @@ func TestAddressOutsidePoolsNotAnnounced(t *testing.T) {
 	c := startCluster(t, labcluster.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+
+	t.Run("orphan", func(t *testing.T) {
+		// An address whose pool is removed while in use stays with its
+		// Service, and is no longer announced.
+		s := annotate(labcluster.NewService("default", "orphan"), "metallb.universe.tf/address-pool", "lab-manual")
+		orphan := exposed(t, c, s)[0]
+		if _, err := c.WaitReachable(ctx, orphan); err != nil {
+			t.Fatal(err)
+		}
+		manual := strings.Index(labcluster.LabPools, "- name: lab-manual\n")
+		without := strings.Replace(labConfig(t), labcluster.LabPools[manual:], "", 1)
+		if err := c.ApplyConfig(ctx, without); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := c.ApplyConfig(context.Background(), labConfig(t)); err != nil {
+				t.Errorf("restoring the lab config: %v", err)
+			}
+		})
+		waitUnanswered(t, c, orphan)
+		waitEvent(t, c, "default", "orphan", "AddressOrphaned", "no longer announce")
+		waitEvent(t, c, "default", "orphan", "AddressNotInPool", orphan.String())
+	})
 
 	addr := exposed(t, c, labcluster.NewService("default", "hijack"))[0]
 	if _, err := c.WaitReachable(ctx, addr); err != nil {
