@@ -286,17 +286,16 @@ func explain(g election.Group, cand election.GroupCandidates) string {
 // some announced address gets the owner's condition, which names the
 // others: see recordOwned).
 func (c *Controller) warnSkipped(svc func(key string) *corev1.Service) {
-	warned := make(map[string]bool, len(c.warned))
+	warned := make(map[skippedAddress]bool, len(c.warned))
 	for _, sk := range c.skipped {
-		id := fmt.Sprintf("%s|%s|%d", sk.Service, sk.Addr, sk.Reason)
-		if c.warned[id] {
-			warned[id] = true
+		if c.warned[sk] {
+			warned[sk] = true
 			continue
 		}
 		if reporter(c.members, election.GroupKey(sk.Addr)) != c.o.NodeName {
 			continue
 		}
-		warned[id] = true
+		warned[sk] = true
 		s := svc(sk.Service)
 		if s == nil {
 			continue

@@ -36,7 +36,7 @@ func reportingController(node string, members []string, cfg *config.Config) (*Co
 		members:   members,
 		cfg:       cfg,
 		view:      newViewCache(),
-		warned:    map[string]bool{},
+		warned:    map[skippedAddress]bool{},
 		announced: map[string]string{},
 		status:    newStatusWriter(nil),
 	}, ev

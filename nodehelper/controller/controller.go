@@ -125,7 +125,7 @@ type Controller struct {
 	outside map[string][]netip.Addr
 	// warned holds the skipped addresses already reported (see warnSkipped);
 	// outsideReported the condition message last asked for per Service.
-	warned          map[string]bool
+	warned          map[skippedAddress]bool
 	outsideReported map[string]string
 	// memberChangeAt is when the last membership change was noticed, for the
 	// failover-time histogram.
@@ -151,7 +151,7 @@ func New(o Options) (*Controller, error) {
 		o:          o,
 		announcers: map[string]*runningAnnouncer{},
 		reported:   map[election.GroupKey]string{},
-		warned:     map[string]bool{},
+		warned:     map[skippedAddress]bool{},
 		view:       newViewCache(),
 	}
 	c.nodesDirty.Store(true)
