@@ -11,7 +11,7 @@ const (
 	// ReasonAllocationFailed (Warning, on a Service): the Service gets no address, with the allocator's message.
 	ReasonAllocationFailed Reason = "AllocationFailed"
 	// ReasonAddressOrphaned (Warning, on a Service): the Service holds an address that is in no
-	// configured pool any more. It keeps it until it is deleted.
+	// configured pool any more. It keeps it until it is deleted; the node helpers do not announce it.
 	ReasonAddressOrphaned Reason = "AddressOrphaned"
 	// ReasonAddressConflict (Warning, on a Service): at start-up, the address in the Service's status
 	// is held by an older Service; this one will get another.

@@ -181,5 +181,5 @@ func poolProtocol(cfg *config.Config, pool string) config.Protocol {
 
 // orphanMessage is the AddressOrphaned message.
 func orphanMessage(a netip.Addr) string {
-	return fmt.Sprintf("%s is in no pool of the configuration any more: the Service keeps it until it is deleted, and it is never handed to another Service", a)
+	return fmt.Sprintf("%s is in no pool of the configuration any more: the Service keeps it until it is deleted, it is never handed to another Service, and the node helpers no longer announce it", a)
 }

@@ -186,7 +186,7 @@ func buildReport(st clusterState) report {
 		sr.Problems = append(sr.Problems, claimProblems[key]...)
 		for _, a := range orphans[key] {
 			sr.Problems = append(sr.Problems, problem{Reason: reasonAddressOrphaned,
-				Message: fmt.Sprintf("%s is in no configured pool: the Service keeps it until it is deleted, and no other Service gets it", a)})
+				Message: fmt.Sprintf("%s is in no configured pool: the Service keeps it until it is deleted, no other Service gets it, and it is not announced", a)})
 		}
 		r.Services = append(r.Services, sr)
 	}

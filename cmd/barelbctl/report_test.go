@@ -242,7 +242,7 @@ func TestBuildReportServices(t *testing.T) {
 			name: "orphaned address",
 			svcs: []corev1.Service{svc("web", 0, "192.0.2.7")},
 			want: []serviceReport{{Namespace: "default", Name: "web", Addresses: []string{"192.0.2.7"},
-				Problems: []problem{{Reason: reasonAddressOrphaned, Message: "192.0.2.7 is in no configured pool: the Service keeps it until it is deleted, and no other Service gets it"}}}},
+				Problems: []problem{{Reason: reasonAddressOrphaned, Message: "192.0.2.7 is in no configured pool: the Service keeps it until it is deleted, no other Service gets it, and it is not announced"}}}},
 		},
 		{
 			name: "conflict: the older Service keeps the address",

@@ -250,6 +250,29 @@ func (l *Lab) attach(ctx context.Context, h *Host) error {
 	if err := h.baseSysctls(); err != nil {
 		return err
 	}
+	return l.plug(h)
+}
+
+// Replug deletes h's cable (the veth pair into the bridge, so h's Link disappears from its
+// namespace with every address on it) and plugs a new one in: the same name, MAC and addresses,
+// under a new interface index, as when a NIC is re-created by its driver or an operator.
+func (l *Lab) Replug(ctx context.Context, h *Host) error {
+	if h == l.Switch {
+		return errors.New("failed to replug: the switch has no cable")
+	}
+	sw := l.Switch
+	port, err := sw.nl.LinkByName(h.port)
+	if err != nil {
+		return fmt.Errorf("failed to find port %s of %s: %w", h.port, h.Name, err)
+	}
+	if err := sw.nl.LinkDel(port); err != nil {
+		return fmt.Errorf("failed to delete port %s of %s: %w", h.port, h.Name, err)
+	}
+	return l.plug(h)
+}
+
+// plug creates h's veth pair into the bridge, with h's MAC and addresses on h's end, both up.
+func (l *Lab) plug(h *Host) error {
 	sw := l.Switch
 	br, err := sw.nl.LinkByName(bridgeName)
 	if err != nil {

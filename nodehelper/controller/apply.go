@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -36,6 +37,10 @@ const (
 	// ReasonBGPNotSupported: the address is from a BGP pool and is not
 	// announced.
 	ReasonBGPNotSupported = "BGPNotSupported"
+	// ReasonAddressNotInPool: the address is in no layer2 pool of the
+	// configuration (or no valid configuration was read) and is not
+	// announced.
+	ReasonAddressNotInPool = "AddressNotInPool"
 )
 
 // recompute reads the caches and elects every group afresh.
@@ -52,8 +57,8 @@ func (c *Controller) recompute(ctx context.Context, l listers) {
 		return
 	}
 	c.computed = true
-	infos, bgp := c.view.snapshot()
-	c.bgp = bgp
+	infos, skipped := c.view.snapshot()
+	c.skipped, c.outside = skipped, outsideByService(skipped)
 	if nodesChanged {
 		k8sNodes := l.nodes()
 		c.nodes = c.nodes[:0]
@@ -106,7 +111,10 @@ func (c *Controller) readConfig(ctx context.Context, l listers) bool {
 // starting announcers for new interfaces, and records what changed.
 func (c *Controller) apply(ctx context.Context, l listers, changes election.Changes) {
 	log := klog.FromContext(ctx)
-	chooser := ifaces.NewChooser(c.o.Links.Snapshot(), c.o.NodeAddr, c.o.Filter)
+	c.linksChanged = false
+	links := c.o.Links.Snapshot()
+	c.retireStale(ctx, links)
+	chooser := ifaces.NewChooser(links, c.o.NodeAddr, c.o.Filter)
 	perLink := map[string][]netip.Addr{}
 	chosen := map[netip.Addr][]string{}
 	var owned int
@@ -127,7 +135,11 @@ func (c *Controller) apply(ctx context.Context, l listers, changes election.Chan
 	}
 	for name, addrs := range perLink {
 		if _, ok := c.announcers[name]; !ok {
-			if err := c.startAnnouncer(ctx, name); err != nil {
+			i := slices.IndexFunc(links, func(l ifaces.Link) bool { return l.Name == name })
+			if i < 0 {
+				continue // the chooser picks only links of the snapshot
+			}
+			if err := c.startAnnouncer(ctx, links[i]); err != nil {
 				log.Error(err, "Failed to start announcer", "interface", name)
 				continue
 			}
@@ -151,7 +163,7 @@ func (c *Controller) apply(ctx context.Context, l listers, changes election.Chan
 	}
 	c.recordOwned(chosen, l.Service)
 	c.reportOwnerless(l.Service)
-	c.warnBGP(l.Service)
+	c.warnSkipped(l.Service)
 	if c.status != nil && len(changes) > 0 {
 		c.status.forget(func(key string) bool { return l.Service(key) != nil })
 	}
@@ -179,8 +191,14 @@ func (c *Controller) recordOwned(chosen map[netip.Addr][]string, svc func(key st
 			msg = fmt.Sprintf("node %s owns %s but has no interface to announce it on", c.o.NodeName, addrsString(g.Addresses))
 		}
 		for _, key := range g.Services {
-			now[key] = msg
-			if c.announced[key] == msg {
+			svcMsg := msg
+			if out := c.outside[key]; len(out) > 0 && len(parts) > 0 {
+				// Its other addresses are in no layer2 pool: say so here,
+				// the one condition the Service has.
+				svcMsg += "; " + outsideMessage(skipNotInPool, out)
+			}
+			now[key] = svcMsg
+			if c.announced[key] == svcMsg {
 				continue
 			}
 			s := svc(key)
@@ -188,12 +206,12 @@ func (c *Controller) recordOwned(chosen map[netip.Addr][]string, svc func(key st
 				continue
 			}
 			if len(parts) == 0 {
-				c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonNoInterface, "%s", msg)
-				c.setCondition(s, condition{status: metav1.ConditionFalse, reason: ConditionReasonNoInterface, message: msg})
+				c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonNoInterface, "%s", svcMsg)
+				c.setCondition(s, condition{status: metav1.ConditionFalse, reason: ConditionReasonNoInterface, message: svcMsg})
 				continue
 			}
-			c.o.Events.Eventf(s, corev1.EventTypeNormal, ReasonNodeAssigned, "%s", msg)
-			c.setCondition(s, condition{status: metav1.ConditionTrue, reason: ConditionReasonAnnounced, message: msg})
+			c.o.Events.Eventf(s, corev1.EventTypeNormal, ReasonNodeAssigned, "%s", svcMsg)
+			c.setCondition(s, condition{status: metav1.ConditionTrue, reason: ConditionReasonAnnounced, message: svcMsg})
 		}
 	}
 	c.announced = now
@@ -259,19 +277,77 @@ func explain(g election.Group, cand election.GroupCandidates) string {
 	return fmt.Sprintf("no node can announce %s: %s", addrsString(g.Addresses), strings.Join(parts, "; "))
 }
 
-// warnBGP records, once per Service and address, that a BGP pool's address
-// is not announced. One member reports each address.
-func (c *Controller) warnBGP(svc func(key string) *corev1.Service) {
-	for _, b := range c.bgp {
-		id := b.Service + "|" + b.Addr.String()
-		if c.bgpWarned[id] || reporter(c.members, election.GroupKey(b.Addr)) != c.o.NodeName {
+// warnSkipped records, once per Service, address and reason, that an
+// assigned address is not announced: BGPNotSupported for a BGP pool's,
+// AddressNotInPool for one outside every layer2 pool. One member reports
+// each address. A Service none of whose addresses is announced, and with
+// some outside every layer2 pool, also gets its Announced condition False,
+// written by the member that reports its first such address (a Service with
+// some announced address gets the owner's condition, which names the
+// others: see recordOwned).
+func (c *Controller) warnSkipped(svc func(key string) *corev1.Service) {
+	warned := make(map[skippedAddress]bool, len(c.warned))
+	for _, sk := range c.skipped {
+		if c.warned[sk] {
+			warned[sk] = true
 			continue
 		}
-		c.bgpWarned[id] = true
-		if s := svc(b.Service); s != nil {
-			c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonBGPNotSupported, "%s is from BGP pool %q: BGP is not supported by barelb, the address is assigned but not announced", b.Addr, b.Pool)
+		if reporter(c.members, election.GroupKey(sk.Addr)) != c.o.NodeName {
+			continue
+		}
+		warned[sk] = true
+		s := svc(sk.Service)
+		if s == nil {
+			continue
+		}
+		if sk.Reason == skipBGP {
+			c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonBGPNotSupported, "%s is from BGP pool %q: BGP is not supported by barelb, the address is assigned but not announced", sk.Addr, sk.Pool)
+			continue
+		}
+		c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonAddressNotInPool, "%s", outsideMessage(sk.Reason, []netip.Addr{sk.Addr}))
+	}
+	c.warned = warned
+
+	reported := make(map[string]string, len(c.outsideReported))
+	for key, out := range c.outside {
+		if c.view.has(key) || reporter(c.members, election.GroupKey(out[0])) != c.o.NodeName {
+			continue
+		}
+		reason := skipNotInPool
+		if c.cfg == nil {
+			reason = skipNoConfig
+		}
+		msg := outsideMessage(reason, out)
+		reported[key] = msg
+		if c.outsideReported[key] == msg {
+			continue
+		}
+		if s := svc(key); s != nil {
+			c.setCondition(s, condition{status: metav1.ConditionFalse, reason: ConditionReasonAddressNotInPool, message: msg})
 		}
 	}
+	c.outsideReported = reported
+}
+
+// outsideMessage says why addrs, outside every layer2 pool, are not
+// announced.
+func outsideMessage(r skipReason, addrs []netip.Addr) string {
+	if r == skipNoConfig {
+		return fmt.Sprintf("%s not announced: no valid configuration has been read, so no address is in a layer2 pool", addrsString(addrs))
+	}
+	return fmt.Sprintf("%s not announced: in no layer2 pool of the configuration", addrsString(addrs))
+}
+
+// outsideByService returns the addresses of skipped outside every layer2
+// pool, per Service, in the order given.
+func outsideByService(skipped []skippedAddress) map[string][]netip.Addr {
+	out := map[string][]netip.Addr{}
+	for _, sk := range skipped {
+		if sk.Reason == skipNotInPool || sk.Reason == skipNoConfig {
+			out[sk.Service] = append(out[sk.Service], sk.Addr)
+		}
+	}
+	return out
 }
 
 // reporter is the member that reports on group k: the one with the highest

@@ -101,7 +101,12 @@ type Controller struct {
 	cfg        *config.Config
 	cfgVersion string
 	announcers map[string]*runningAnnouncer
-	reported   map[election.GroupKey]string
+	// stopping are announcers retired by retireStale, until they finish.
+	stopping []*runningAnnouncer
+	// linksChanged is set when the links changed and cleared by apply,
+	// which reads them.
+	linksChanged bool
+	reported     map[election.GroupKey]string
 	// announced is the message last recorded per Service this node
 	// announces.
 	announced map[string]string
@@ -114,9 +119,14 @@ type Controller struct {
 	nodes      []election.NodeInfo
 	// computed is set after the first recompute; until then one always runs.
 	computed bool
-	// bgp are the addresses of BGP pools found by the last recompute.
-	bgp       []bgpAddress
-	bgpWarned map[string]bool
+	// skipped are the assigned but unannounced addresses found by the last
+	// recompute; outside are those of them in no layer2 pool, per Service.
+	skipped []skippedAddress
+	outside map[string][]netip.Addr
+	// warned holds the skipped addresses already reported (see warnSkipped);
+	// outsideReported the condition message last asked for per Service.
+	warned          map[skippedAddress]bool
+	outsideReported map[string]string
 	// memberChangeAt is when the last membership change was noticed, for the
 	// failover-time histogram.
 	memberChangeAt time.Time
@@ -141,7 +151,7 @@ func New(o Options) (*Controller, error) {
 		o:          o,
 		announcers: map[string]*runningAnnouncer{},
 		reported:   map[election.GroupKey]string{},
-		bgpWarned:  map[string]bool{},
+		warned:     map[skippedAddress]bool{},
 		view:       newViewCache(),
 	}
 	c.nodesDirty.Store(true)
@@ -358,6 +368,10 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-batch.C:
 			batching = false
 			c.recompute(ctx, l)
+			if c.linksChanged {
+				// The view did not change, so recompute applied nothing.
+				c.apply(ctx, l, nil)
+			}
 			last = time.Now()
 		case <-c.o.Members.Changes():
 			c.memberChangeAt = time.Now()
@@ -365,6 +379,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-c.o.Links.Changes():
 			// Addresses added to lo or kube-ipvs0 by kube-proxy change
 			// nothing here but arrive by the thousand: batch them too.
+			c.linksChanged = true
 			if due() {
 				c.apply(ctx, l, nil)
 				last = time.Now()

@@ -31,6 +31,9 @@ const (
 	ConditionReasonAnnounced      = "Announced"
 	ConditionReasonNoEligibleNode = "NoEligibleNode"
 	ConditionReasonNoInterface    = "NoInterface"
+	// ConditionReasonAddressNotInPool: the Service's addresses are in no
+	// layer2 pool of the configuration and are not announced.
+	ConditionReasonAddressNotInPool = "AddressNotInPool"
 )
 
 // fieldManager is the node helpers' server-side apply identity; all helpers

@@ -93,38 +93,64 @@ func sliceService(sl *discoveryv1.EndpointSlice) string {
 	return sl.Namespace + "/" + name
 }
 
-// bgpAddress is an address of a BGP pool: assigned, never announced.
-type bgpAddress struct {
+// skipReason says why an address of a Service's status is not announced.
+type skipReason int
+
+const (
+	// skipBGP: the address is from a BGP pool; barelb does not speak BGP.
+	skipBGP skipReason = iota + 1
+	// skipNotInPool: no layer2 pool of the configuration contains the
+	// address (written by hand or by a stolen token, or orphaned by a
+	// configuration edit).
+	skipNotInPool
+	// skipNoConfig: no valid configuration was ever read, so no address is
+	// known to be in a layer2 pool.
+	skipNoConfig
+)
+
+// skippedAddress is an address of a Service's status that is assigned but
+// not announced, and why.
+type skippedAddress struct {
 	Service string
 	Addr    netip.Addr
-	Pool    string
+	Reason  skipReason
+	// Pool is the BGP pool, for skipBGP.
+	Pool string
 }
 
 // serviceEntry is the election input of one Service, given its
-// EndpointSlices: the addresses this node helper elects an owner for
-// (layer2 pools, and addresses outside every pool, which keep being served
-// until their Service lets them go), and apart the ones of BGP pools, which
-// are not announced. ok is false when the Service has nothing to announce.
-// cfg nil means no valid configuration was ever read: every address is then
-// announced, as losing reachability is worse than announcing a BGP pool's
-// address.
-func serviceEntry(s *corev1.Service, sls []*discoveryv1.EndpointSlice, cfg *config.Config) (info election.ServiceInfo, ok bool, bgp []bgpAddress) {
+// EndpointSlices: the addresses this node helper elects an owner for, those
+// inside a layer2 pool of cfg, and apart the others, which are never
+// announced. Announcing only what the configuration hands out keeps a node
+// from answering for an address written into a Service's status by anyone
+// else (the gateway's, another host's). ok is false when the Service has
+// nothing to announce. cfg nil means no valid configuration was ever read:
+// nothing is announced.
+func serviceEntry(s *corev1.Service, sls []*discoveryv1.EndpointSlice, cfg *config.Config) (info election.ServiceInfo, ok bool, skipped []skippedAddress) {
 	if !announced(s) {
 		return info, false, nil
 	}
 	key := s.Namespace + "/" + s.Name
 	var addrs []netip.Addr
 	for _, a := range ingressAddrs(s) {
-		if cfg != nil {
-			if p, found := cfg.PoolFor(a); found && p.Protocol == config.BGP {
-				bgp = append(bgp, bgpAddress{Service: key, Addr: a, Pool: p.Name})
-				continue
-			}
+		if cfg == nil {
+			skipped = append(skipped, skippedAddress{Service: key, Addr: a, Reason: skipNoConfig})
+			continue
 		}
-		addrs = append(addrs, a)
+		p, found := cfg.PoolFor(a)
+		switch {
+		case !found:
+			skipped = append(skipped, skippedAddress{Service: key, Addr: a, Reason: skipNotInPool})
+		case p.Protocol == config.BGP:
+			skipped = append(skipped, skippedAddress{Service: key, Addr: a, Reason: skipBGP, Pool: p.Name})
+		case p.Protocol == config.Layer2:
+			addrs = append(addrs, a)
+		default:
+			skipped = append(skipped, skippedAddress{Service: key, Addr: a, Reason: skipNotInPool})
+		}
 	}
 	if len(addrs) == 0 {
-		return info, false, bgp
+		return info, false, skipped
 	}
 	st := endpointsOf(sls)
 	return election.ServiceInfo{
@@ -133,5 +159,5 @@ func serviceEntry(s *corev1.Service, sls []*discoveryv1.EndpointSlice, cfg *conf
 		TrafficPolicyLocal: s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal,
 		HasReadyEndpoints:  st.anyReady,
 		LocalEndpointNodes: st.readyNodes,
-	}, true, bgp
+	}, true, skipped
 }

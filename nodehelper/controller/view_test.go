@@ -73,7 +73,7 @@ func ep(node string, ready bool) discoveryv1.Endpoint {
 	return discoveryv1.Endpoint{NodeName: &node, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}
 }
 
-func TestServiceView(t *testing.T) {
+func TestServiceEntry(t *testing.T) {
 	cfg, _, err := config.Parse([]byte(`
 address-pools:
 - name: l2
@@ -91,38 +91,80 @@ address-pools:
 	other.Spec.LoadBalancerClass = &class
 	clusterIP := lbService("default", "cluster-ip", corev1.ServiceExternalTrafficPolicyCluster)
 	clusterIP.Spec.Type = corev1.ServiceTypeClusterIP
+	addr := netip.MustParseAddr
 
-	svcs := []*corev1.Service{
-		lbService("default", "web", corev1.ServiceExternalTrafficPolicyCluster, "198.51.100.1", "2001:db8::1"),
-		lbService("default", "local", corev1.ServiceExternalTrafficPolicyLocal, "198.51.100.2"),
-		lbService("default", "routed", corev1.ServiceExternalTrafficPolicyCluster, "203.0.113.5"),
-		lbService("default", "orphan", corev1.ServiceExternalTrafficPolicyCluster, "192.0.2.7"),
-		lbService("default", "pending", corev1.ServiceExternalTrafficPolicyCluster),
-		other, clusterIP,
+	tests := []struct {
+		name        string
+		svc         *corev1.Service
+		slices      []*discoveryv1.EndpointSlice
+		cfg         *config.Config
+		want        election.ServiceInfo
+		wantOK      bool
+		wantSkipped []skippedAddress
+	}{
+		{
+			name:   "dual-stack, the ready endpoint's node",
+			svc:    lbService("default", "web", corev1.ServiceExternalTrafficPolicyCluster, "2001:db8::1", "198.51.100.1"),
+			slices: []*discoveryv1.EndpointSlice{slice("default", "web", ep("n1", false)), slice("default", "web", ep("n2", true))},
+			cfg:    cfg,
+			want:   election.ServiceInfo{Key: "default/web", Addresses: []netip.Addr{addr("198.51.100.1"), addr("2001:db8::1")}, HasReadyEndpoints: true, LocalEndpointNodes: []string{"n2"}},
+			wantOK: true,
+		},
+		{
+			name:   "local policy",
+			svc:    lbService("default", "local", corev1.ServiceExternalTrafficPolicyLocal, "198.51.100.2"),
+			slices: []*discoveryv1.EndpointSlice{slice("default", "local", ep("n3", true), ep("n1", false))},
+			cfg:    cfg,
+			want:   election.ServiceInfo{Key: "default/local", Addresses: []netip.Addr{addr("198.51.100.2")}, TrafficPolicyLocal: true, HasReadyEndpoints: true, LocalEndpointNodes: []string{"n3"}},
+			wantOK: true,
+		},
+		{
+			name:        "BGP pool",
+			svc:         lbService("default", "routed", corev1.ServiceExternalTrafficPolicyCluster, "203.0.113.5"),
+			cfg:         cfg,
+			wantSkipped: []skippedAddress{{Service: "default/routed", Addr: addr("203.0.113.5"), Reason: skipBGP, Pool: "routed"}},
+		},
+		{
+			name:        "outside every pool (the gateway's, or an orphan)",
+			svc:         lbService("default", "hijack", corev1.ServiceExternalTrafficPolicyCluster, "192.0.2.1"),
+			cfg:         cfg,
+			wantSkipped: []skippedAddress{{Service: "default/hijack", Addr: addr("192.0.2.1"), Reason: skipNotInPool}},
+		},
+		{
+			name:        "one address inside, one outside",
+			svc:         lbService("default", "mixed", corev1.ServiceExternalTrafficPolicyCluster, "198.51.100.3", "192.0.2.1"),
+			cfg:         cfg,
+			want:        election.ServiceInfo{Key: "default/mixed", Addresses: []netip.Addr{addr("198.51.100.3")}},
+			wantOK:      true,
+			wantSkipped: []skippedAddress{{Service: "default/mixed", Addr: addr("192.0.2.1"), Reason: skipNotInPool}},
+		},
+		{
+			name: "no valid configuration ever read",
+			svc:  lbService("default", "early", corev1.ServiceExternalTrafficPolicyCluster, "198.51.100.4", "203.0.113.6"),
+			wantSkipped: []skippedAddress{
+				{Service: "default/early", Addr: addr("198.51.100.4"), Reason: skipNoConfig},
+				{Service: "default/early", Addr: addr("203.0.113.6"), Reason: skipNoConfig},
+			},
+		},
+		{name: "no address yet", svc: lbService("default", "pending", corev1.ServiceExternalTrafficPolicyCluster), cfg: cfg},
+		{name: "unparsable address", svc: lbService("default", "junk", corev1.ServiceExternalTrafficPolicyCluster, "198.51.100.300"), cfg: cfg},
+		{name: "another implementation's class", svc: other, cfg: cfg},
+		{name: "not a LoadBalancer", svc: clusterIP, cfg: cfg},
 	}
-	slices := []*discoveryv1.EndpointSlice{
-		slice("default", "web", ep("n1", false)),
-		slice("default", "web", ep("n2", true)),
-		slice("default", "local", ep("n3", true), ep("n1", false)),
-	}
-	gotInfos, gotBGP := serviceView(svcs, slices, cfg)
-	wantInfos := []election.ServiceInfo{
-		{Key: "default/local", Addresses: []netip.Addr{netip.MustParseAddr("198.51.100.2")}, TrafficPolicyLocal: true, HasReadyEndpoints: true, LocalEndpointNodes: []string{"n3"}},
-		{Key: "default/orphan", Addresses: []netip.Addr{netip.MustParseAddr("192.0.2.7")}},
-		{Key: "default/web", Addresses: []netip.Addr{netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("2001:db8::1")}, HasReadyEndpoints: true, LocalEndpointNodes: []string{"n2"}},
-	}
-	if diff := cmp.Diff(wantInfos, gotInfos, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
-		t.Errorf("serviceView() infos (-want +got):\n%s", diff)
-	}
-	wantBGP := []bgpAddress{{Service: "default/routed", Addr: netip.MustParseAddr("203.0.113.5"), Pool: "routed"}}
-	if diff := cmp.Diff(wantBGP, gotBGP, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
-		t.Errorf("serviceView() bgp (-want +got):\n%s", diff)
-	}
-
-	// Without any valid configuration every address is announced.
-	infos, bgp := serviceView(svcs[2:3], nil, nil)
-	if len(infos) != 1 || len(bgp) != 0 {
-		t.Errorf("serviceView(nil config) = %d infos, %d bgp; want 1, 0", len(infos), len(bgp))
+	cmpAddr := cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok, skipped := serviceEntry(tt.svc, tt.slices, tt.cfg)
+			if ok != tt.wantOK {
+				t.Errorf("serviceEntry() ok = %v, want %v", ok, tt.wantOK)
+			}
+			if diff := cmp.Diff(tt.want, got, cmpAddr); diff != "" {
+				t.Errorf("serviceEntry() info (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantSkipped, skipped, cmpAddr); diff != "" {
+				t.Errorf("serviceEntry() skipped (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -33,16 +33,16 @@ type viewCache struct {
 	all   bool // every entry is to be rebuilt (start, configuration change)
 
 	// Owned by the control loop.
-	infos map[string]election.ServiceInfo
-	bgp   map[string][]bgpAddress
+	infos   map[string]election.ServiceInfo
+	skipped map[string][]skippedAddress
 }
 
 func newViewCache() *viewCache {
 	return &viewCache{
-		dirty: map[string]bool{},
-		all:   true,
-		infos: map[string]election.ServiceInfo{},
-		bgp:   map[string][]bgpAddress{},
+		dirty:   map[string]bool{},
+		all:     true,
+		infos:   map[string]election.ServiceInfo{},
+		skipped: map[string][]skippedAddress{},
 	}
 }
 
@@ -78,7 +78,7 @@ func (v *viewCache) refresh(src viewSource, cfg *config.Config) (changed bool) {
 		for key := range v.infos {
 			dirty[key] = true
 		}
-		for key := range v.bgp {
+		for key := range v.skipped {
 			dirty[key] = true
 		}
 		for _, key := range src.ServiceKeys() {
@@ -87,12 +87,12 @@ func (v *viewCache) refresh(src viewSource, cfg *config.Config) (changed bool) {
 	}
 	for key := range dirty {
 		oldInfo, hadInfo := v.infos[key]
-		oldBGP := v.bgp[key]
+		oldSkipped := v.skipped[key]
 		delete(v.infos, key)
-		delete(v.bgp, key)
+		delete(v.skipped, key)
 		var info election.ServiceInfo
 		var ok bool
-		var b []bgpAddress
+		var b []skippedAddress
 		if s := src.Service(key); s != nil {
 			info, ok, b = serviceEntry(s, src.Slices(key), cfg)
 		}
@@ -100,32 +100,39 @@ func (v *viewCache) refresh(src viewSource, cfg *config.Config) (changed bool) {
 			v.infos[key] = info
 		}
 		if len(b) > 0 {
-			v.bgp[key] = b
+			v.skipped[key] = b
 		}
-		if hadInfo != ok || (ok && !sameInfo(oldInfo, info)) || !slices.Equal(oldBGP, b) {
+		if hadInfo != ok || (ok && !sameInfo(oldInfo, info)) || !slices.Equal(oldSkipped, b) {
 			changed = true
 		}
 	}
 	return changed
 }
 
+// has reports whether the Service with the key has addresses to announce,
+// as refresh last left it.
+func (v *viewCache) has(key string) bool {
+	_, ok := v.infos[key]
+	return ok
+}
+
 // snapshot returns the whole view as refresh last left it, sorted as
 // serviceView sorts it.
-func (v *viewCache) snapshot() (infos []election.ServiceInfo, bgp []bgpAddress) {
+func (v *viewCache) snapshot() (infos []election.ServiceInfo, skipped []skippedAddress) {
 	infos = make([]election.ServiceInfo, 0, len(v.infos))
 	for _, info := range v.infos {
 		infos = append(infos, info)
 	}
 	sort.Slice(infos, func(i, j int) bool { return infos[i].Key < infos[j].Key })
-	keys := make([]string, 0, len(v.bgp))
-	for key := range v.bgp {
+	keys := make([]string, 0, len(v.skipped))
+	for key := range v.skipped {
 		keys = append(keys, key)
 	}
 	sort.Strings(keys)
 	for _, key := range keys {
-		bgp = append(bgp, v.bgp[key]...)
+		skipped = append(skipped, v.skipped[key]...)
 	}
-	return infos, bgp
+	return infos, skipped
 }
 
 // sameInfo reports whether two election inputs are equal.

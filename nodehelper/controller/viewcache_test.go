@@ -60,7 +60,7 @@ func TestViewCacheMatchesFullView(t *testing.T) {
 		parse("address-pools:\n- {name: l2, protocol: layer2, addresses: [198.51.100.0/24, 203.0.113.0/24]}\n"),
 	}
 	cmpAddr := cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
-	sortBGP := func(b []bgpAddress) []bgpAddress {
+	sortSkipped := func(b []skippedAddress) []skippedAddress {
 		sort.Slice(b, func(i, j int) bool {
 			return b[i].Service < b[j].Service || (b[i].Service == b[j].Service && b[i].Addr.Less(b[j].Addr))
 		})
@@ -106,14 +106,14 @@ func TestViewCacheMatchesFullView(t *testing.T) {
 				continue
 			}
 			v.refresh(src, cfg)
-			gotInfos, gotBGP := v.snapshot()
+			gotInfos, gotSkipped := v.snapshot()
 			svcs, sls := src.all()
-			wantInfos, wantBGP := serviceView(svcs, sls, cfg)
+			wantInfos, wantSkipped := serviceView(svcs, sls, cfg)
 			if diff := cmp.Diff(wantInfos, gotInfos, cmpAddr, cmpopts.EquateEmpty()); diff != "" {
 				t.Fatalf("seed %d step %d: infos (-full +cached):\n%s", seed, step, diff)
 			}
-			if diff := cmp.Diff(sortBGP(wantBGP), sortBGP(gotBGP), cmpAddr, cmpopts.EquateEmpty()); diff != "" {
-				t.Fatalf("seed %d step %d: bgp (-full +cached):\n%s", seed, step, diff)
+			if diff := cmp.Diff(sortSkipped(wantSkipped), sortSkipped(gotSkipped), cmpAddr, cmpopts.EquateEmpty()); diff != "" {
+				t.Fatalf("seed %d step %d: skipped (-full +cached):\n%s", seed, step, diff)
 			}
 		}
 	}
@@ -122,6 +122,10 @@ func TestViewCacheMatchesFullView(t *testing.T) {
 // A refresh rebuilds only marked entries, and reports a change only when an
 // entry differs.
 func TestViewCacheChanged(t *testing.T) {
+	cfg, _, err := config.Parse([]byte("address-pools:\n- {name: l2, protocol: layer2, addresses: [198.51.100.0/24]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	src := &memSource{svcs: map[string]*corev1.Service{
 		"default/a": lbService("default", "a", corev1.ServiceExternalTrafficPolicyCluster, "198.51.100.1"),
 	}}
@@ -157,7 +161,7 @@ func TestViewCacheChanged(t *testing.T) {
 	}
 	for _, st := range steps {
 		st.do()
-		changed := v.refresh(src, nil)
+		changed := v.refresh(src, cfg)
 		infos, _ := v.snapshot()
 		if changed != st.wantChanged || len(infos) != st.wantInfos {
 			t.Errorf("%s: changed %v, %d infos; want %v, %d", st.name, changed, len(infos), st.wantChanged, st.wantInfos)
@@ -168,7 +172,7 @@ func TestViewCacheChanged(t *testing.T) {
 // serviceView builds the election input of all Services from scratch,
 // sorted by key: the entries of serviceEntry, the EndpointSlices matched to
 // their Service. It is the oracle the view cache is checked against.
-func serviceView(svcs []*corev1.Service, sls []*discoveryv1.EndpointSlice, cfg *config.Config) ([]election.ServiceInfo, []bgpAddress) {
+func serviceView(svcs []*corev1.Service, sls []*discoveryv1.EndpointSlice, cfg *config.Config) ([]election.ServiceInfo, []skippedAddress) {
 	bySvc := map[string][]*discoveryv1.EndpointSlice{}
 	for _, sl := range sls {
 		if key := sliceService(sl); key != "" {
@@ -176,14 +180,14 @@ func serviceView(svcs []*corev1.Service, sls []*discoveryv1.EndpointSlice, cfg *
 		}
 	}
 	var infos []election.ServiceInfo
-	var bgp []bgpAddress
+	var skipped []skippedAddress
 	for _, s := range svcs {
 		info, ok, b := serviceEntry(s, bySvc[s.Namespace+"/"+s.Name], cfg)
-		bgp = append(bgp, b...)
+		skipped = append(skipped, b...)
 		if ok {
 			infos = append(infos, info)
 		}
 	}
 	sort.Slice(infos, func(i, j int) bool { return infos[i].Key < infos[j].Key })
-	return infos, bgp
+	return infos, skipped
 }

@@ -221,3 +221,50 @@ func TestWatcherBurst(t *testing.T) {
 	})
 	t.Logf("%d addresses added in %v, all seen by the watcher after %v", n, added, time.Since(start))
 }
+
+// TestWatcherLinkReplaced changes eth0's MAC and then re-creates eth0 under its name: the snapshot
+// carries the new MAC, then the new index, and eth0 keeps or gets back its prefixes, so the
+// controller can tell that its announcer must be replaced.
+func TestWatcherLinkReplaced(t *testing.T) {
+	requireRoot(t)
+	l := newLab(t)
+	h := l.Nodes[0]
+	w := NewWatcherAt(h.NetNS())
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() { errc <- w.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-errc; err != nil {
+			t.Errorf("Run() error: %v", err)
+		}
+	})
+	vip, nodeAddr := h.IPv4.Addr().Next(), h.IPv4.Addr()
+	chosen := func(links []Link) bool {
+		got, r := Choose(links, vip, nodeAddr, Filter{})
+		return r == ReasonConnected && slices.Equal(got, []string{"eth0"})
+	}
+	waitFor(t, w, "eth0 chosen", chosen)
+	before, _ := find(w.Snapshot(), "eth0")
+
+	mac := net.HardwareAddr{0x02, 0x62, 0x6c, 0xee, 0, 1}
+	link, err := h.Handle().LinkByName("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Handle().LinkSetHardwareAddr(link, mac); err != nil {
+		t.Fatalf("LinkSetHardwareAddr: %v", err)
+	}
+	waitFor(t, w, "eth0 with the new MAC, chosen", func(links []Link) bool {
+		l, ok := find(links, "eth0")
+		return ok && l.HardwareAddr.String() == mac.String() && l.Index == before.Index && chosen(links)
+	})
+
+	if err := l.Replug(t.Context(), h); err != nil {
+		t.Fatalf("Replug: %v", err)
+	}
+	waitFor(t, w, "eth0 re-created under a new index, chosen", func(links []Link) bool {
+		l, ok := find(links, "eth0")
+		return ok && l.Index != before.Index && chosen(links)
+	})
+}
