@@ -23,7 +23,10 @@ func (c *Controller) startAnnouncer(ctx context.Context, name string) error {
 		return fmt.Errorf("failed to look up interface %s: %w", name, err)
 	}
 	actx, cancel := context.WithCancel(ctx)
-	ra := &runningAnnouncer{a: c.o.NewAnnouncer(ifi), cancel: cancel, done: make(chan struct{})}
+	ra := &runningAnnouncer{a: c.o.NewAnnouncer(ifi, c.conflicts.push), cancel: cancel, done: make(chan struct{})}
+	if c.o.MemberMACs != nil {
+		ra.a.SetMembers(c.memberMACs)
+	}
 	go func() {
 		defer close(ra.done)
 		ra.err = ra.a.Run(actx)

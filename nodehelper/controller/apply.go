@@ -106,6 +106,7 @@ func (c *Controller) readConfig(ctx context.Context, l listers) bool {
 // starting announcers for new interfaces, and records what changed.
 func (c *Controller) apply(ctx context.Context, l listers, changes election.Changes) {
 	log := klog.FromContext(ctx)
+	c.publishMACs()
 	chooser := ifaces.NewChooser(c.o.Links.Snapshot(), c.o.NodeAddr, c.o.Filter)
 	perLink := map[string][]netip.Addr{}
 	chosen := map[netip.Addr][]string{}
