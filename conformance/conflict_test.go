@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/ndp"
 	"github.com/mdlayher/packet"
+	"github.com/vishvananda/netlink"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/barelb/barelb/internal/lab"
@@ -295,4 +297,43 @@ func scrapeGauge(ctx context.Context, c *labcluster.Cluster, h *lab.Host, name s
 		}
 	}
 	return 0, fmt.Errorf("%s has no %s", h.Name, name)
+}
+
+// Issue 10, probe before first announcing: a host outside the cluster
+// already uses a pool address when a Service is pinned to it. barelb must
+// never answer for it, and must say who holds it.
+func TestAddressInUseNotAnnounced(t *testing.T) {
+	c := startCluster(t, labcluster.Options{})
+	addr := mustAddr("192.0.2.160") // the lab-manual pool
+	cl := c.Lab.Client
+	link, err := cl.Handle().LinkByName(cl.Link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Handle().AddrAdd(link, &netlink.Addr{IPNet: &net.IPNet{IP: addr.AsSlice(), Mask: net.CIDRMask(32, 32)}}); err != nil {
+		t.Fatal(err)
+	}
+	s := annotate(labcluster.NewService("default", "squatted"), "metallb.universe.tf/loadBalancerIPs", addr.String())
+	if got := exposed(t, c, s); len(got) != 1 || got[0] != addr {
+		t.Fatalf("Service got %v, want %v", got, addr)
+	}
+	nodeMACs := map[string]string{}
+	for _, n := range c.Lab.Nodes {
+		nodeMACs[n.MAC.String()] = n.Name
+	}
+	// Ask from the switch for ~5 s: only the client may answer.
+	macs, err := arpProbe(c.Lab.Switch, addr, 10, 500*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range macs {
+		if n, ok := nodeMACs[m]; ok {
+			t.Errorf("%s (%s) answers ARP for %v, which the client %s holds", n, m, addr, cl.MAC)
+		}
+	}
+	if !slices.Contains(macs, cl.MAC.String()) {
+		t.Errorf("the client's own answer for %v was not seen (saw %v)", addr, macs)
+	}
+	msg := waitEvent(t, c, "default", "squatted", "AddressConflict", cl.MAC.String())
+	t.Logf("Event: %s", msg)
 }
