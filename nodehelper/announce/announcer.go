@@ -77,6 +77,9 @@ type Announcer struct {
 	// control loop; recheck wakes it after SetMembers.
 	claims  chan Claim
 	recheck chan struct{}
+	// probeFirst are the addresses to probe before their first
+	// announcement (ProbeFirst), guarded by mu.
+	probeFirst map[netip.Addr]bool
 }
 
 // New returns an Announcer for ifi, which must have an Ethernet hardware
@@ -104,6 +107,11 @@ func (a *Announcer) SetOwned(addrs []netip.Addr) {
 	a.gen++
 	next, _ := a.owned.Load().next(addrs, a.gen)
 	a.owned.Store(&next)
+	for addr := range a.probeFirst {
+		if !next.owns(addr) {
+			delete(a.probeFirst, addr) // asked for, but not given
+		}
+	}
 	select {
 	case a.changed <- struct{}{}:
 	default:

@@ -113,6 +113,10 @@ const (
 	// Resumed: a withdrawn address's probes went unanswered (or only live
 	// members answered); it is announced again.
 	Resumed
+	// Blocked: an address probed before its first announcement (see
+	// Announcer.ProbeFirst) is in use by a host that is no live member; it
+	// is not announced, and probed again later.
+	Blocked
 )
 
 // String returns the name of o as used in logs, Events and metric labels.
@@ -126,6 +130,8 @@ func (o Outcome) String() string {
 		return "withdrawn"
 	case Resumed:
 		return "resumed"
+	case Blocked:
+		return "blocked"
 	default:
 		return "unknown"
 	}

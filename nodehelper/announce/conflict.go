@@ -33,6 +33,14 @@ const (
 	// claimQueue bounds the claims waiting for the control loop; claims
 	// beyond are dropped, the next one seen is handled.
 	claimQueue = 64
+	// firstProbeGap is the gap between the two probes sent before an
+	// address's first announcement (RFC 5227 §2.1.1 sends PROBE_NUM = 3
+	// probes 1-2 s apart; a takeover cannot wait that long, and a LAN
+	// answers within milliseconds).
+	firstProbeGap = 50 * time.Millisecond
+	// firstBackoff and maxBackoff bound the retries of an address whose
+	// first probe was answered.
+	firstBackoff, maxBackoff = time.Second, time.Minute
 )
 
 // Conflict is another MAC claiming an address this announcer owns, and what
@@ -85,6 +93,38 @@ func (a *Announcer) SetMembers(macs []net.HardwareAddr) {
 	}
 }
 
+// ProbeFirst asks that addrs, if SetOwned gains them next, be probed before
+// they are first announced or answered: they are new addresses (a Service
+// just created, a group that had no owner), not a takeover from another
+// member, which must not be slowed. If a host that is no live member answers
+// the probes, the address is not announced (Outcome Blocked) and probed
+// again after 1 s, doubling up to 1 min. It does not block.
+func (a *Announcer) ProbeFirst(addrs []netip.Addr) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, addr := range addrs {
+		if a.probeFirst == nil {
+			a.probeFirst = map[netip.Addr]bool{}
+		}
+		a.probeFirst[addr.Unmap().WithZone("")] = true
+	}
+}
+
+// takeProbeFirst returns, and forgets, those of the gained addresses that
+// were asked to be probed first.
+func (a *Announcer) takeProbeFirst(gained map[netip.Addr]bool) map[netip.Addr]bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[netip.Addr]bool{}
+	for addr := range a.probeFirst {
+		if gained[addr] {
+			out[addr] = true
+			delete(a.probeFirst, addr)
+		}
+	}
+	return out
+}
+
 // isMember reports whether m is a live member's MAC.
 func (a *Announcer) isMember(m net.HardwareAddr) bool {
 	s := a.members.Load()
@@ -125,6 +165,11 @@ type contest struct {
 	due      time.Time
 	probing  bool
 	answered bool
+	// first marks an address probed before its first announcement: sent
+	// counts the probes of this round, backoff is the next retry's wait.
+	first   bool
+	sent    int
+	backoff time.Duration
 }
 
 // contests is the control loop's conflict state; it is used from the
@@ -199,8 +244,9 @@ func (cs *contests) storeWithdrawn() {
 	cs.a.withdrawn.Store(&s)
 }
 
-// owned drops the state of addresses no longer owned, or regained anew.
-func (cs *contests) owned(cur ownedSet, gained map[netip.Addr]bool) {
+// owned drops the state of addresses no longer owned, or regained anew, and
+// holds back the gained addresses that are to be probed first.
+func (cs *contests) owned(cur ownedSet, gained map[netip.Addr]bool, probeFirst map[netip.Addr]bool, now time.Time) {
 	changed := false
 	for addr, st := range cs.byA {
 		if _, ok := cur[addr]; !ok || gained[addr] {
@@ -208,8 +254,15 @@ func (cs *contests) owned(cur ownedSet, gained map[netip.Addr]bool) {
 			changed = changed || st.withdrawn
 		}
 	}
+	for addr := range gained {
+		if probeFirst[addr] {
+			cs.byA[addr] = &contest{withdrawn: true, first: true, due: now, backoff: firstBackoff}
+			changed = true
+		}
+	}
 	if changed {
 		cs.storeWithdrawn()
+		cs.arm(now)
 	}
 }
 
@@ -233,7 +286,22 @@ func (cs *contests) tick(now time.Time) {
 		}
 		if !st.probing {
 			cs.probe(addr)
-			st.probing, st.answered, st.due = true, false, now.Add(probeWait)
+			st.probing, st.answered, st.sent, st.due = true, false, 1, now.Add(probeWait)
+			if st.first {
+				st.due = now.Add(firstProbeGap)
+			}
+			continue
+		}
+		if st.first && st.sent == 1 {
+			cs.probe(addr)
+			st.sent, st.due = 2, now.Add(probeWait)
+			continue
+		}
+		if st.answered && st.first {
+			// A host outside the gossip uses the address: do not announce.
+			cs.report(addr, st.other, Blocked)
+			st.probing, st.due = false, now.Add(st.backoff)
+			st.backoff = min(2*st.backoff, maxBackoff)
 			continue
 		}
 		if st.answered {
@@ -243,7 +311,9 @@ func (cs *contests) tick(now time.Time) {
 		// RFC 5227 §2.1.1: no conflicting reply within the wait, the address
 		// may be used; announce it at once, as §2.3 does.
 		resumed = append(resumed, addr)
-		cs.report(addr, st.other, Resumed)
+		if !st.first || st.other != nil {
+			cs.report(addr, st.other, Resumed)
+		}
 		delete(cs.byA, addr)
 	}
 	if len(resumed) > 0 {

@@ -150,3 +150,62 @@ func TestConflictForgottenWhenLost(t *testing.T) {
 	waitFor(t, "vip4 to be answered again", func() bool { return a.owns(vip4) })
 	readUntil(t, l.arpPeer, 5*time.Second, "the announcement of the regained address", func(b []byte) bool { return bytes.Equal(b, GratuitousARP(ourMAC, vip4)[0]) })
 }
+
+func TestProbeFirst(t *testing.T) {
+	t.Parallel()
+	l := newFakeLink(t)
+	reports := make(chan Conflict, 10)
+	a := New(&net.Interface{Name: "fake0", HardwareAddr: ourMAC}, Options{
+		Schedule: []time.Duration{0},
+		Conflict: func(c Conflict) { reports <- c },
+	})
+	serveFake(t, a, l)
+	a.ProbeFirst([]netip.Addr{vip4})
+	a.SetOwned([]netip.Addr{vip4})
+	// Two probes, and nothing answered or announced meanwhile.
+	for i := 0; i < 2; i++ {
+		if diff := cmp.Diff(ARPProbe(ourMAC, vip4), read(t, l.arpPeer, 5*time.Second)); diff != "" {
+			t.Fatalf("probe %d (-want +got):\n%s", i, diff)
+		}
+	}
+	if a.owns(vip4) {
+		t.Fatal("answered while probing")
+	}
+	// A host outside the gossip holds the address: blocked.
+	out, _ := ReplyARP(ARPProbe(ourMAC, vip4), higherMAC, ownsOnly(vip4))
+	send(t, l.arpPeer, l.arpAddr, out)
+	wantReport(t, reports, Conflict{Interface: "fake0", Addr: vip4, MAC: higherMAC, Outcome: Blocked})
+	// Retried after the backoff; nobody answers now: announced.
+	start := time.Now()
+	readUntil(t, l.arpPeer, 5*time.Second, "the announcement", func(b []byte) bool { return bytes.Equal(b, GratuitousARP(ourMAC, vip4)[0]) })
+	if d := time.Since(start); d < firstBackoff/2 {
+		t.Errorf("retried after %v, want about %v", d, firstBackoff)
+	}
+	wantReport(t, reports, Conflict{Interface: "fake0", Addr: vip4, MAC: higherMAC, Outcome: Resumed})
+	if !a.owns(vip4) {
+		t.Error("not answered after the probes went unanswered")
+	}
+}
+
+func TestProbeFirstMemberDoesNotBlock(t *testing.T) {
+	t.Parallel()
+	l := newFakeLink(t)
+	reports := make(chan Conflict, 10)
+	a := New(&net.Interface{Name: "fake0", HardwareAddr: ourMAC}, Options{
+		Schedule: []time.Duration{0},
+		Conflict: func(c Conflict) { reports <- c },
+	})
+	serveFake(t, a, l)
+	a.SetMembers([]net.HardwareAddr{higherMAC})
+	a.ProbeFirst([]netip.Addr{vip6})
+	a.SetOwned([]netip.Addr{vip6})
+	readUntil(t, l.ndpPeer, 5*time.Second, "a DAD probe", func(b []byte) bool { return bytes.Equal(b, DADProbe(ourMAC, vip6)) })
+	// The previous owner, a member, still answers: not a conflict.
+	send(t, l.ndpPeer, l.ndpAddr, UnsolicitedNA(higherMAC, vip6))
+	readUntil(t, l.ndpPeer, 5*time.Second, "the announcement", func(b []byte) bool { return bytes.Equal(b, UnsolicitedNA(ourMAC, vip6)) })
+	select {
+	case r := <-reports:
+		t.Errorf("unexpected report %v %v", r.Addr, r.Outcome)
+	default:
+	}
+}

@@ -104,7 +104,7 @@ func (a *Announcer) control(ctx context.Context, l *link) error {
 			for _, o := range gained {
 				regained[o.addr] = true
 			}
-			cs.owned(cur, regained)
+			cs.owned(cur, regained, a.takeProbeFirst(regained), time.Now())
 		}()
 		for addr, gen := range cur {
 			old, ok := seen[addr]

@@ -64,6 +64,8 @@ func conflictMessage(node string, c announce.Conflict) string {
 		return fmt.Sprintf("%s is also claimed on %s by MAC %s, which is no gossip member's: node %s has the lower MAC, keeps the address and announced it again", c.Addr, c.Interface, c.MAC, node)
 	case announce.Withdrawn:
 		return fmt.Sprintf("%s is also claimed on %s by MAC %s, which is no gossip member's: it has the lower MAC, so node %s withdrew the address and probes it every second", c.Addr, c.Interface, c.MAC, node)
+	case announce.Blocked:
+		return fmt.Sprintf("%s is in use on %s by MAC %s, which is no gossip member's: node %s does not announce it and probes it again later (1 s doubling to 1 min)", c.Addr, c.Interface, c.MAC, node)
 	default:
 		return fmt.Sprintf("%s, withdrawn after MAC %s claimed it on %s, is announced again by node %s: nobody else answered its probe", c.Addr, c.MAC, c.Interface, node)
 	}
@@ -87,7 +89,7 @@ func (c *Controller) handleConflicts(ctx context.Context, svc func(key string) *
 			case announce.Kept:
 				c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonAddressConflict, "%s", msg)
 				c.setCondition(s, condition{status: metav1.ConditionTrue, reason: ConditionReasonAddressConflict, message: msg})
-			case announce.Withdrawn:
+			case announce.Withdrawn, announce.Blocked:
 				c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonAddressConflict, "%s", msg)
 				c.setCondition(s, condition{status: metav1.ConditionFalse, reason: ConditionReasonAddressConflict, message: msg})
 			case announce.Resumed:

@@ -59,6 +59,9 @@ type Announcer interface {
 	// SetMembers gives the live gossip members' MACs, whose claims on an
 	// address are not conflicts; it must not block.
 	SetMembers(macs []net.HardwareAddr)
+	// ProbeFirst asks that addresses the next SetOwned gains be probed
+	// before they are announced; it must not block.
+	ProbeFirst(addrs []netip.Addr)
 	Run(ctx context.Context) error
 	// Stats returns the announcer's counters; it must not block.
 	Stats() announce.Stats

@@ -42,7 +42,7 @@ func NewMetrics() *Metrics {
 		}),
 		conflicts: metrics.NewCounterVec(&metrics.CounterOpts{
 			Name: "barelb_nodehelper_address_conflicts_total",
-			Help: "Number of times a MAC that is no gossip member's claimed an address this node owns, per family and outcome (kept, withdrawn, resumed).",
+			Help: "Number of times a MAC that is no gossip member's claimed an address this node owns, per family and outcome (kept, withdrawn, resumed, blocked).",
 		}, []string{"family", "outcome"}),
 		announcers: newAnnouncerCollector(),
 		configStale: metrics.NewGauge(&metrics.GaugeOpts{
