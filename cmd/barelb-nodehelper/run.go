@@ -116,12 +116,14 @@ func run(ctx context.Context, o options) error {
 		ReportClient:    reportClient,
 		Members:         members,
 		Links:           links,
-		NewAnnouncer: func(ifi *net.Interface) controller.Announcer {
-			return announce.New(ifi, announce.Options{Refresh: o.gratuitousRefresh})
+		NewAnnouncer: func(ifi *net.Interface, onConflict func(announce.Conflict)) controller.Announcer {
+			return announce.New(ifi, announce.Options{Refresh: o.gratuitousRefresh, Conflict: onConflict})
 		},
-		Events:  eventSink{recorder},
-		Metrics: cm,
-		OnNodes: peers.set,
+		MemberMACs:  members.MemberMACs,
+		PublishMACs: members.SetLocalMACs,
+		Events:      eventSink{recorder},
+		Metrics:     cm,
+		OnNodes:     peers.set,
 	})
 	if err != nil {
 		return err

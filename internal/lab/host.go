@@ -318,3 +318,25 @@ func (h *Host) SetNeighbor(ctx context.Context, addr netip.Addr, mac net.Hardwar
 	}
 	return nil
 }
+
+// SetBlackhole adds (on) or removes (off) a blackhole route for p in the host's namespace: the host
+// drops every packet it would route to p, while layer 2 (ARP, NDP) on its Link is untouched. Tests
+// use it to cut the gossip between nodes while the LAN still works. Adding is idempotent, and so is
+// removing a route that is absent.
+func (h *Host) SetBlackhole(ctx context.Context, p netip.Prefix, on bool) error {
+	p = p.Masked()
+	r := &netlink.Route{
+		Dst:  &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())},
+		Type: unix.RTN_BLACKHOLE,
+	}
+	var err error
+	if on {
+		err = h.nl.RouteReplace(r)
+	} else if err = h.nl.RouteDel(r); errors.Is(err, unix.ESRCH) {
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("failed to set blackhole route %s on %s to %t: %w", p, h.Name, on, err)
+	}
+	return nil
+}

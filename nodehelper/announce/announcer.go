@@ -29,6 +29,11 @@ type Options struct {
 	// (for example to observe failover time). It is called from Run's
 	// goroutine, never concurrently with itself, and must not block.
 	Announced func(addrs []netip.Addr)
+	// Conflict, if set, is called when another MAC claimed an owned address
+	// and this announcer kept it, withdrew it, or resumed it (see Decide).
+	// It is called from Run's goroutine, never concurrently with itself,
+	// and must not block.
+	Conflict func(Conflict)
 }
 
 // DefaultSchedule returns the default offsets of gratuitous announcements:
@@ -63,6 +68,18 @@ type Announcer struct {
 
 	v4, v6 counters
 	groups atomic.Int64
+
+	// members are the live gossip members' MACs (SetMembers); withdrawn
+	// are the owned addresses given up to a lower MAC (conflict.go).
+	members   atomic.Pointer[macSet]
+	withdrawn atomic.Pointer[addrSet]
+	// claims carries other hosts' claims from the responders to the
+	// control loop; recheck wakes it after SetMembers.
+	claims  chan Claim
+	recheck chan struct{}
+	// probeFirst are the addresses to probe before their first
+	// announcement (ProbeFirst), guarded by mu.
+	probeFirst map[netip.Addr]bool
 }
 
 // New returns an Announcer for ifi, which must have an Ethernet hardware
@@ -73,7 +90,8 @@ func New(ifi *net.Interface, opts Options) *Announcer {
 	}
 	opts.Schedule = slices.Clone(opts.Schedule)
 	slices.Sort(opts.Schedule)
-	a := &Announcer{ifi: ifi, opts: opts, changed: make(chan struct{}, 1)}
+	a := &Announcer{ifi: ifi, opts: opts, changed: make(chan struct{}, 1),
+		claims: make(chan Claim, claimQueue), recheck: make(chan struct{}, 1)}
 	a.owned.Store(&ownedSet{})
 	return a
 }
@@ -89,14 +107,22 @@ func (a *Announcer) SetOwned(addrs []netip.Addr) {
 	a.gen++
 	next, _ := a.owned.Load().next(addrs, a.gen)
 	a.owned.Store(&next)
+	for addr := range a.probeFirst {
+		if !next.owns(addr) {
+			delete(a.probeFirst, addr) // asked for, but not given
+		}
+	}
 	select {
 	case a.changed <- struct{}{}:
 	default:
 	}
 }
 
-// owns reports whether addr is owned right now.
-func (a *Announcer) owns(addr netip.Addr) bool { return a.owned.Load().owns(addr) }
+// owns reports whether addr is owned right now and not withdrawn after a
+// conflict: whether it is answered.
+func (a *Announcer) owns(addr netip.Addr) bool {
+	return a.owned.Load().owns(addr) && !a.isWithdrawn(addr)
+}
 
 // Run opens the interface's sockets, answers requests and sends
 // announcements until ctx ends, then closes everything and returns nil. It
@@ -153,15 +179,15 @@ func (a *Announcer) serve(ctx context.Context, l *link) error {
 	ctx = klog.NewContext(ctx, log)
 
 	errs := make(chan error, 2)
-	respond := func(proto string, p port, c *counters, reply replyFunc) {
-		err := a.respond(ctx, proto, p, c, reply)
+	respond := func(proto string, p port, c *counters, reply replyFunc, claim claimFunc) {
+		err := a.respond(ctx, proto, p, c, reply, claim)
 		if err != nil {
 			cancel() // ends the control loop and the other responder
 		}
 		errs <- err
 	}
-	go respond("ARP", l.arp, &a.v4, ReplyARP)
-	go respond("NDP", l.ndp, &a.v6, ReplyNDP)
+	go respond("ARP", l.arp, &a.v4, ReplyARP, ARPClaim)
+	go respond("NDP", l.ndp, &a.v6, ReplyNDP, NDPClaim)
 
 	err := a.control(ctx, l)
 	cancel()
@@ -171,9 +197,13 @@ func (a *Announcer) serve(ctx context.Context, l *link) error {
 // replyFunc is ReplyARP or ReplyNDP.
 type replyFunc func(frame []byte, mac net.HardwareAddr, owns func(netip.Addr) bool) ([]byte, Reason)
 
-// respond answers the frames read from p until ctx ends. Blocking reads are
+// claimFunc is ARPClaim or NDPClaim.
+type claimFunc func(frame []byte, mac net.HardwareAddr) (Claim, bool)
+
+// respond answers the frames read from p, and hands other hosts' claims on
+// owned addresses to the control loop, until ctx ends. Blocking reads are
 // cancelled by a past read deadline.
-func (a *Announcer) respond(ctx context.Context, proto string, p port, c *counters, reply replyFunc) error {
+func (a *Announcer) respond(ctx context.Context, proto string, p port, c *counters, reply replyFunc, claim claimFunc) error {
 	stop := context.AfterFunc(ctx, func() { _ = p.conn.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 	log := klog.FromContext(ctx).WithValues("protocol", proto)
@@ -193,6 +223,9 @@ func (a *Announcer) respond(ctx context.Context, proto string, p port, c *counte
 			return fmt.Errorf("failed to read %s frames: %w", proto, err)
 		}
 		c.received.Add(1)
+		if cl, ok := claim(buf[:n], a.ifi.HardwareAddr); ok {
+			a.noticeClaim(cl)
+		}
 		out, why := reply(buf[:n], a.ifi.HardwareAddr, a.owns)
 		if why != Answered {
 			c.dropped[why].Add(1)

@@ -56,6 +56,9 @@ type burst struct {
 	start time.Time
 	step  int // index of the next offset in the schedule
 	addrs []ownedAddr
+	// again marks a re-announcement after a conflict: not reported through
+	// Options.Announced.
+	again bool
 }
 
 // groupOp is a pending membership change for one address.
@@ -92,9 +95,17 @@ func (a *Announcer) control(ctx context.Context, l *link) error {
 		refresh = t.C
 	}
 
+	var cs *contests
 	reconcile := func() {
 		cur := *a.owned.Load()
 		var gained []ownedAddr
+		defer func() {
+			regained := make(map[netip.Addr]bool, len(gained))
+			for _, o := range gained {
+				regained[o.addr] = true
+			}
+			cs.owned(cur, regained, a.takeProbeFirst(regained), time.Now())
+		}()
 		for addr, gen := range cur {
 			old, ok := seen[addr]
 			if !ok && addr.Is6() {
@@ -124,7 +135,7 @@ func (a *Announcer) control(ctx context.Context, l *link) error {
 		for _, b := range bursts {
 			for b.step < len(a.opts.Schedule) && !b.start.Add(a.opts.Schedule[b.step]).After(now) {
 				sent := a.announce(ctx, l, b.addrs)
-				if b.step == 0 && a.opts.Announced != nil && len(sent) > 0 {
+				if b.step == 0 && a.opts.Announced != nil && len(sent) > 0 && !b.again {
 					a.opts.Announced(sent)
 				}
 				b.step++
@@ -174,6 +185,23 @@ func (a *Announcer) control(ctx context.Context, l *link) error {
 		a.announce(ctx, l, all)
 	}
 
+	// reannounce starts a burst for addresses kept or resumed after a
+	// conflict, at their current generation.
+	cs = newContests(ctx, a, l, func(addrs []netip.Addr) {
+		cur := *a.owned.Load()
+		b := &burst{start: time.Now(), again: true}
+		for _, addr := range addrs {
+			if gen, ok := cur[addr]; ok {
+				b.addrs = append(b.addrs, ownedAddr{addr: addr, gen: gen})
+			}
+		}
+		if len(b.addrs) > 0 && len(a.opts.Schedule) > 0 {
+			bursts = append(bursts, b)
+			fire()
+		}
+	})
+	defer cs.timer.Stop()
+
 	reconcile()
 	fire()
 	for {
@@ -190,6 +218,12 @@ func (a *Announcer) control(ctx context.Context, l *link) error {
 				fire()
 			case <-refresh:
 				refreshAll()
+			case c := <-a.claims:
+				cs.claim(c, time.Now())
+			case <-a.recheck:
+				cs.recheckAll(time.Now())
+			case <-cs.timer.C:
+				cs.tick(time.Now())
 			default:
 				changeGroups()
 			}
@@ -205,6 +239,12 @@ func (a *Announcer) control(ctx context.Context, l *link) error {
 			fire()
 		case <-refresh:
 			refreshAll()
+		case c := <-a.claims:
+			cs.claim(c, time.Now())
+		case <-a.recheck:
+			cs.recheckAll(time.Now())
+		case <-cs.timer.C:
+			cs.tick(time.Now())
 		}
 	}
 }
@@ -218,7 +258,7 @@ func (a *Announcer) announce(ctx context.Context, l *link, addrs []ownedAddr) []
 	mac := a.ifi.HardwareAddr
 	var sent []netip.Addr
 	for _, o := range addrs {
-		if gen, ok := (*a.owned.Load())[o.addr]; !ok || gen != o.gen {
+		if gen, ok := (*a.owned.Load())[o.addr]; !ok || gen != o.gen || a.isWithdrawn(o.addr) {
 			continue
 		}
 		sent = append(sent, o.addr)

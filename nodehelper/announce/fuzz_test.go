@@ -10,15 +10,32 @@ import (
 	"github.com/mdlayher/ndp"
 )
 
-// ownsAll makes every target owned, so fuzzing reaches the reply builders.
-func ownsAll(netip.Addr) bool { return true }
+// ownsSome owns the addresses whose last byte is even (vip4 and vip6
+// among them), so fuzzing reaches the reply builders and the not-owned path
+// alike, and the invariants can check that only owned targets are answered.
+func ownsSome(a netip.Addr) bool {
+	b := a.AsSlice()
+	return len(b) > 0 && b[len(b)-1]%2 == 0
+}
 
 func FuzzReplyARP(f *testing.F) {
 	f.Add(wire(f, ethBroadcastFromClient+"0806 0001 0800 06 04 0001 02000000000b c0000214 000000000000 c000020a"+arpPad))
 	f.Add(wire(f, ethBroadcastFromClient+"8100 0064 0806 0001 0800 06 04 0001 02000000000b c0000214 000000000000 c000020a"))
 	f.Add(wire(f, ethBroadcastFromClient+"0806 0001 0800 ff ff 0001 02000000000b"))
+	// Not owned (odd last byte), a probe, and another host's claims.
+	f.Add(wire(f, ethBroadcastFromClient+"0806 0001 0800 06 04 0001 02000000000b c0000214 000000000000 c000020b"+arpPad))
+	f.Add(ARPProbe(higherMAC, vip4))
+	for _, g := range GratuitousARP(higherMAC, vip4) {
+		f.Add(g)
+	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		reply, reason := ReplyARP(frame, ourMAC, ownsAll)
+		if c, ok := ARPClaim(frame, ourMAC); ok && (bytes.Equal(c.MAC, ourMAC) || !c.Addr.Is4() || c.Addr.IsUnspecified()) {
+			t.Fatalf("bad claim %v at %v", c.Addr, c.MAC)
+		}
+		reply, reason := ReplyARP(frame, ourMAC, ownsSome)
+		if reason == NotOwned && ownsSome(netip.AddrFrom4([4]byte(frame[38:42]))) {
+			t.Fatalf("owned target %x dropped as not owned", frame[38:42])
+		}
 		if reason != Answered {
 			if reply != nil {
 				t.Fatalf("reply with reason %v", reason)
@@ -29,7 +46,10 @@ func FuzzReplyARP(f *testing.F) {
 			binary.BigEndian.Uint16(reply[20:22]) != 2 || !bytes.Equal(reply[22:28], ourMAC) {
 			t.Fatalf("bad reply %x", reply)
 		}
-		if _, r := ReplyARP(reply, ourMAC, ownsAll); r != OwnFrame {
+		if !ownsSome(netip.AddrFrom4([4]byte(reply[28:32]))) {
+			t.Fatalf("answered for %x, which is not owned", reply[28:32])
+		}
+		if _, r := ReplyARP(reply, ourMAC, ownsSome); r != OwnFrame {
 			t.Fatalf("own reply not recognised: %v", r)
 		}
 	})
@@ -39,6 +59,10 @@ func FuzzReplyNDP(f *testing.F) {
 	for _, s := range []string{nsMulticast, nsUnicast, nsUnicastNoSLL, nsDAD, naSolicited} {
 		f.Add(wire(f, s))
 	}
+	// Not owned (odd last byte), and another host's claims.
+	f.Add(DADProbe(higherMAC, netip.MustParseAddr("2001:db8::11")))
+	f.Add(UnsolicitedNA(higherMAC, vip6))
+	f.Add(UnsolicitedNA(higherMAC, netip.MustParseAddr("2001:db8::11")))
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		checkReplyNDP(t, frame)
 		// Most mutations break the checksum; also try the frame with its
@@ -61,7 +85,10 @@ func FuzzReplyNDP(f *testing.F) {
 // checkReplyNDP checks the invariants of ReplyNDP on one frame.
 func checkReplyNDP(t *testing.T, frame []byte) {
 	t.Helper()
-	reply, reason := ReplyNDP(frame, ourMAC, ownsAll)
+	if c, ok := NDPClaim(frame, ourMAC); ok && (bytes.Equal(c.MAC, ourMAC) || !c.Addr.Is6() || c.Addr.IsMulticast()) {
+		t.Fatalf("bad claim %v at %v", c.Addr, c.MAC)
+	}
+	reply, reason := ReplyNDP(frame, ourMAC, ownsSome)
 	if reason != Answered {
 		if reply != nil {
 			t.Fatalf("reply with reason %v", reason)
@@ -81,10 +108,10 @@ func checkReplyNDP(t *testing.T, frame []byte) {
 	if err != nil {
 		t.Fatalf("reply does not parse: %v", err)
 	}
-	if na, ok := m.(*ndp.NeighborAdvertisement); !ok || !na.Override || na.TargetAddress != src {
+	if na, ok := m.(*ndp.NeighborAdvertisement); !ok || !na.Override || na.TargetAddress != src || !ownsSome(na.TargetAddress) {
 		t.Fatalf("bad advertisement %#v", m)
 	}
-	if _, r := ReplyNDP(reply, ourMAC, ownsAll); r != OwnFrame {
+	if _, r := ReplyNDP(reply, ourMAC, ownsSome); r != OwnFrame {
 		t.Fatalf("own reply not recognised: %v", r)
 	}
 }

@@ -28,11 +28,11 @@ const groupsPerSocket = 1000
 // membership pool are opened later, from the same goroutine as the control
 // loop (see Run).
 func openLink(ifi *net.Interface) (*link, error) {
-	arpConn, err := listen(ifi, ethernet.EtherTypeARP, arpFilter)
+	arpConn, err := listen(ifi, ethernet.EtherTypeARP, arpFilter(ifi.Index))
 	if err != nil {
 		return nil, err
 	}
-	ndpConn, err := listen(ifi, ethernet.EtherTypeIPv6, ndpFilter)
+	ndpConn, err := listen(ifi, ethernet.EtherTypeIPv6, ndpFilter(ifi.Index))
 	if err != nil {
 		_ = arpConn.Close()
 		return nil, err
@@ -79,30 +79,6 @@ func listen(ifi *net.Interface, et ethernet.EtherType, filter []bpf.Instruction)
 	})
 	return c, nil
 }
-
-// Classic BPF filters over whole Ethernet frames, so that the sockets only
-// wake for ARP requests and for ICMPv6 Neighbor Solicitations without
-// extension headers (the NDP socket is bound to every IPv6 frame otherwise).
-var (
-	arpFilter = []bpf.Instruction{
-		bpf.LoadAbsolute{Off: 12, Size: 2}, // EtherType
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(ethernet.EtherTypeARP), SkipTrue: 3},
-		bpf.LoadAbsolute{Off: 20, Size: 2}, // ARP operation
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 1, SkipTrue: 1},
-		bpf.RetConstant{Val: 0x40000},
-		bpf.RetConstant{Val: 0},
-	}
-	ndpFilter = []bpf.Instruction{
-		bpf.LoadAbsolute{Off: 12, Size: 2}, // EtherType
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(ethernet.EtherTypeIPv6), SkipTrue: 5},
-		bpf.LoadAbsolute{Off: 14 + 6, Size: 1}, // IPv6 next header
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: protocolICMPv6, SkipTrue: 3},
-		bpf.LoadAbsolute{Off: 14 + 40, Size: 1}, // ICMPv6 type
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(icmpTypeNS), SkipTrue: 1},
-		bpf.RetConstant{Val: 0x40000},
-		bpf.RetConstant{Val: 0},
-	}
-)
 
 // control runs fn on the file descriptor of c.
 func control(c *packet.Conn, fn func(fd int) error) error {

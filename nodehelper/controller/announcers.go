@@ -59,7 +59,10 @@ func (c *Controller) startAnnouncer(ctx context.Context, l ifaces.Link) error {
 	// If the interface changed since the snapshot, the watcher's next
 	// snapshot shows it, and retireStale replaces this announcer then.
 	actx, cancel := context.WithCancel(ctx)
-	ra := &runningAnnouncer{a: c.o.NewAnnouncer(ifi), link: idOf(l), cancel: cancel, done: make(chan struct{})}
+	ra := &runningAnnouncer{a: c.o.NewAnnouncer(ifi, c.conflicts.push), link: idOf(l), cancel: cancel, done: make(chan struct{})}
+	if c.o.MemberMACs != nil {
+		ra.a.SetMembers(c.memberMACs)
+	}
 	go func() {
 		defer close(ra.done)
 		ra.err = ra.a.Run(actx)

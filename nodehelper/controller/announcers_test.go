@@ -74,6 +74,10 @@ func (f *fakeAnnouncer) Run(ctx context.Context) error {
 
 func (f *fakeAnnouncer) Stats() announce.Stats { return announce.Stats{} }
 
+func (f *fakeAnnouncer) SetMembers([]net.HardwareAddr) {}
+
+func (f *fakeAnnouncer) ProbeFirst([]netip.Addr) {}
+
 // A retired announcer owns nothing at once, is stopped, and is waited for
 // by stopAnnouncers.
 func TestRetireStale(t *testing.T) {

@@ -112,9 +112,20 @@ func (c *Controller) readConfig(ctx context.Context, l listers) bool {
 func (c *Controller) apply(ctx context.Context, l listers, changes election.Changes) {
 	log := klog.FromContext(ctx)
 	c.linksChanged = false
+	c.publishMACs()
 	links := c.o.Links.Snapshot()
 	c.retireStale(ctx, links)
 	chooser := ifaces.NewChooser(links, c.o.NodeAddr, c.o.Filter)
+	// Groups that get their first owner (new, or ownerless until now) are
+	// probed before they are announced; takeovers from a member are not,
+	// so that failover is not slowed.
+	first := map[election.GroupKey]bool{}
+	for _, ch := range changes {
+		if ch.To == c.o.NodeName && ch.From == "" {
+			first[ch.Group] = true
+		}
+	}
+	probeFirst := map[string][]netip.Addr{}
 	perLink := map[string][]netip.Addr{}
 	chosen := map[netip.Addr][]string{}
 	var owned int
@@ -130,6 +141,9 @@ func (c *Controller) apply(ctx context.Context, l listers, changes election.Chan
 			chosen[a] = names
 			for _, n := range names {
 				perLink[n] = append(perLink[n], a)
+				if first[k] {
+					probeFirst[n] = append(probeFirst[n], a)
+				}
 			}
 		}
 	}
@@ -143,6 +157,9 @@ func (c *Controller) apply(ctx context.Context, l listers, changes election.Chan
 				log.Error(err, "Failed to start announcer", "interface", name)
 				continue
 			}
+		}
+		if p := probeFirst[name]; len(p) > 0 {
+			c.announcers[name].a.ProbeFirst(p)
 		}
 		c.announcers[name].a.SetOwned(addrs)
 	}

@@ -56,6 +56,12 @@ type Links interface {
 // announce). SetOwned must not block and is called from one goroutine.
 type Announcer interface {
 	SetOwned(addrs []netip.Addr)
+	// SetMembers gives the live gossip members' MACs, whose claims on an
+	// address are not conflicts; it must not block.
+	SetMembers(macs []net.HardwareAddr)
+	// ProbeFirst asks that addresses the next SetOwned gains be probed
+	// before they are announced; it must not block.
+	ProbeFirst(addrs []netip.Addr)
 	Run(ctx context.Context) error
 	// Stats returns the announcer's counters; it must not block.
 	Stats() announce.Stats
@@ -79,7 +85,15 @@ type Options struct {
 	ReportClient kubernetes.Interface
 	Members      Membership
 	Links        Links
-	NewAnnouncer func(ifi *net.Interface) Announcer
+	// NewAnnouncer makes the announcer of an interface; it reports address
+	// conflicts to onConflict, which does not block.
+	NewAnnouncer func(ifi *net.Interface, onConflict func(announce.Conflict)) Announcer
+	// MemberMACs, if set, returns the MACs the live gossip members publish
+	// (see PublishMACs); it must not block.
+	MemberMACs func() []net.HardwareAddr
+	// PublishMACs, if set, publishes to the gossip the MACs of the links
+	// this node may announce on; it must not block.
+	PublishMACs func(macs []net.HardwareAddr)
 	// Events records Events on Services and the ConfigMap.
 	Events EventSink
 	// Metrics may be nil.
@@ -130,6 +144,12 @@ type Controller struct {
 	// memberChangeAt is when the last membership change was noticed, for the
 	// failover-time histogram.
 	memberChangeAt time.Time
+	// conflicts are the announcers' conflict reports (conflict.go);
+	// memberMACs the members' MACs last handed to the announcers, and
+	// publishedMACs the MACs last published.
+	conflicts     *conflictQueue
+	memberMACs    []net.HardwareAddr
+	publishedMACs string
 }
 
 // New checks the options; it starts nothing.
@@ -153,6 +173,7 @@ func New(o Options) (*Controller, error) {
 		reported:   map[election.GroupKey]string{},
 		warned:     map[skippedAddress]bool{},
 		view:       newViewCache(),
+		conflicts:  newConflictQueue(),
 	}
 	c.nodesDirty.Store(true)
 	return c, nil
@@ -299,6 +320,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		nodes, _ := nodeInf.Lister().List(labels.Everything())
 		c.o.OnNodes(nodes)
 	}
+	c.publishMACs()
 	log.Info("Caches synced; waiting for the first gossip join")
 	select {
 	case <-ctx.Done():
@@ -334,6 +356,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		cm: cmInf.Informer().GetStore(),
 	}
 	c.members = c.o.Members.Members()
+	c.refreshMembers()
 	c.recompute(ctx, l)
 	// Kubernetes changes are batched: a recompute reads every cache, and
 	// during a burst (a thousand Services created at once) recomputing per
@@ -375,7 +398,10 @@ func (c *Controller) Run(ctx context.Context) error {
 			last = time.Now()
 		case <-c.o.Members.Changes():
 			c.memberChangeAt = time.Now()
+			c.refreshMembers()
 			c.membersChanged(ctx, l)
+		case <-c.conflicts.wake:
+			c.handleConflicts(ctx, l.Service)
 		case <-c.o.Links.Changes():
 			// Addresses added to lo or kube-ipvs0 by kube-proxy change
 			// nothing here but arrive by the thousand: batch them too.

@@ -1,9 +1,12 @@
 package controller
 
 import (
+	"net/netip"
 	"time"
 
 	"k8s.io/component-base/metrics"
+
+	"github.com/barelb/barelb/nodehelper/announce"
 )
 
 // Metrics are the controller's metrics. A nil *Metrics records nothing.
@@ -13,6 +16,7 @@ type Metrics struct {
 	changes     *metrics.Counter
 	failover    *metrics.Histogram
 	configStale *metrics.Gauge
+	conflicts   *metrics.CounterVec
 	announcers  *announcerCollector
 }
 
@@ -36,6 +40,10 @@ func NewMetrics() *Metrics {
 			Help:    "Time from a gossip membership change to this node taking over the addresses it gained, in seconds.",
 			Buckets: []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
 		}),
+		conflicts: metrics.NewCounterVec(&metrics.CounterOpts{
+			Name: "barelb_nodehelper_address_conflicts_total",
+			Help: "Number of times a MAC that is no gossip member's claimed an address this node owns, per family and outcome (kept, withdrawn, resumed, blocked).",
+		}, []string{"family", "outcome"}),
 		announcers: newAnnouncerCollector(),
 		configStale: metrics.NewGauge(&metrics.GaugeOpts{
 			Name: "barelb_nodehelper_config_stale",
@@ -46,7 +54,7 @@ func NewMetrics() *Metrics {
 
 // Register registers the metrics with r.
 func (m *Metrics) Register(r metrics.KubeRegistry) {
-	r.MustRegister(m.members, m.owned, m.changes, m.failover, m.configStale)
+	r.MustRegister(m.members, m.owned, m.changes, m.failover, m.configStale, m.conflicts)
 	r.CustomMustRegister(m.announcers)
 }
 
@@ -84,4 +92,15 @@ func (m *Metrics) setConfigStale(stale bool) {
 		v = 1
 	}
 	m.configStale.Set(v)
+}
+
+func (m *Metrics) observeConflict(addr netip.Addr, o announce.Outcome) {
+	if m == nil {
+		return
+	}
+	family := "IPv4"
+	if addr.Is6() {
+		family = "IPv6"
+	}
+	m.conflicts.WithLabelValues(family, o.String()).Inc()
 }

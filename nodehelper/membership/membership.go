@@ -35,6 +35,9 @@ type Membership struct {
 	joinedCh  chan struct{}
 	changesCh chan struct{}
 
+	macs        macBook       // the members' published MACs (meta.go)
+	metaChanged chan struct{} // SetLocalMACs changed this node's meta
+
 	// leaves counts leave events of other members, for tests.
 	leaves atomic.Int64
 	// keyMismatches counts key-mismatch log lines, for tests.
@@ -60,6 +63,8 @@ func New(cfg Config, logger klog.Logger) (*Membership, error) {
 		members:   map[string]struct{}{},
 		joinedCh:  make(chan struct{}),
 		changesCh: make(chan struct{}, 1),
+
+		metaChanged: make(chan struct{}, 1),
 	}
 	if len(cfg.Keys) > 0 {
 		kr, err := memberlist.NewKeyring(cfg.Keys, cfg.Keys[0])
@@ -87,6 +92,7 @@ func (m *Membership) Run(ctx context.Context) error {
 		return errors.New("membership is already running")
 	}
 	mc := m.cfg.memberlistConfig(m.keyring, eventDelegate{m}, m.logOut)
+	mc.Delegate = metaDelegate{m}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return fmt.Errorf("failed to start gossip membership: %w", err)
@@ -116,6 +122,9 @@ func (m *Membership) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-m.metaChanged:
+			m.updateMeta(ml)
+			continue
 		case <-timer.C:
 		}
 		m.joinRound(ctx, ml)
@@ -291,6 +300,7 @@ func (d eventDelegate) NotifyJoin(n *memberlist.Node) {
 	if m.leaving.Load() {
 		return
 	}
+	m.macs.joined(n)
 	m.mu.Lock()
 	m.members[n.Name] = struct{}{}
 	count := len(m.members)
@@ -317,6 +327,7 @@ func (d eventDelegate) NotifyLeave(n *memberlist.Node) {
 		// nothing to react to.
 		return
 	}
+	m.macs.gone(n)
 	m.mu.Lock()
 	delete(m.members, n.Name)
 	count := len(m.members)
@@ -330,8 +341,8 @@ func (d eventDelegate) NotifyLeave(n *memberlist.Node) {
 	m.notify()
 }
 
-// NotifyUpdate is a member's metadata changing; barelb gossips none.
-func (d eventDelegate) NotifyUpdate(*memberlist.Node) {}
+// NotifyUpdate is a member's metadata changing: its published MACs.
+func (d eventDelegate) NotifyUpdate(n *memberlist.Node) { d.m.macs.joined(n); d.m.notify() }
 
 func cloneKeys(keys [][]byte) [][]byte {
 	out := make([][]byte, len(keys))

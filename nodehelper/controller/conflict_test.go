@@ -1,0 +1,88 @@
+package controller
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/barelb/barelb/nodehelper/announce"
+	"github.com/barelb/barelb/nodehelper/ifaces"
+)
+
+func TestEligibleMACs(t *testing.T) {
+	t.Parallel()
+	up := ifaces.FlagUp | ifaces.FlagRunning
+	mac := func(b byte) net.HardwareAddr { return net.HardwareAddr{0x02, 0, 0, 0, 0, b} }
+	links := []ifaces.Link{
+		{Name: "lo", Index: 1, Flags: up | ifaces.FlagLoopback},
+		{Name: "eth1", Index: 3, Flags: up, HardwareAddr: mac(3)},
+		{Name: "eth0", Index: 2, Flags: up, HardwareAddr: mac(2)},
+		{Name: "eth0.100", Index: 4, Flags: up, Kind: "vlan", HardwareAddr: mac(2)}, // same MAC: once
+		{Name: "veth1234", Index: 5, Flags: up, Kind: "veth", HardwareAddr: mac(5)},
+		{Name: "eth2", Index: 6, Flags: ifaces.FlagUp, HardwareAddr: mac(6)}, // no carrier
+		{Name: "wg0", Index: 7, Flags: up},                                   // no MAC
+		{Name: "eth3", Index: 8, Flags: up, HardwareAddr: mac(8)},
+	}
+	tests := []struct {
+		name   string
+		filter ifaces.Filter
+		want   []string
+	}{
+		{name: "built-in rules", want: []string{"02:00:00:00:00:02", "02:00:00:00:00:03", "02:00:00:00:00:08"}},
+		{name: "denied", filter: ifaces.Filter{Deny: []string{"eth3"}}, want: []string{"02:00:00:00:00:02", "02:00:00:00:00:03"}},
+		{name: "allowed only", filter: ifaces.Filter{Allow: []string{"eth1"}}, want: []string{"02:00:00:00:00:03"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var got []string
+			for _, m := range eligibleMACs(links, tt.filter) {
+				got = append(got, m.String())
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("eligibleMACs (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestConflictMessage(t *testing.T) {
+	t.Parallel()
+	other := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x09}
+	addr := netip.MustParseAddr("192.0.2.100")
+	tests := []struct {
+		outcome announce.Outcome
+		want    string
+	}{
+		{announce.Kept, "192.0.2.100 is also claimed on eth0 by MAC 02:00:00:00:00:09, which is no gossip member's: node n1 has the lower MAC, keeps the address and announced it again"},
+		{announce.Withdrawn, "192.0.2.100 is also claimed on eth0 by MAC 02:00:00:00:00:09, which is no gossip member's: it has the lower MAC, so node n1 withdrew the address and probes it every second"},
+		{announce.Blocked, "192.0.2.100 is in use on eth0 by MAC 02:00:00:00:00:09, which is no gossip member's: node n1 does not announce it and probes it again later (1 s doubling to 1 min)"},
+		{announce.Resumed, "192.0.2.100, withdrawn after MAC 02:00:00:00:00:09 claimed it on eth0, is announced again by node n1: nobody else answered its probe"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.outcome.String(), func(t *testing.T) {
+			t.Parallel()
+			got := conflictMessage("n1", announce.Conflict{Interface: "eth0", Addr: addr, MAC: other, Outcome: tt.outcome})
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("message (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestConflictQueueNeverBlocks(t *testing.T) {
+	t.Parallel()
+	q := newConflictQueue()
+	for i := 0; i < 1000; i++ {
+		q.push(announce.Conflict{Outcome: announce.Kept})
+	}
+	<-q.wake
+	if got := len(q.take()); got != 1000 {
+		t.Errorf("took %d reports, want 1000", got)
+	}
+	if got := q.take(); got != nil {
+		t.Errorf("second take = %v, want none", got)
+	}
+}
