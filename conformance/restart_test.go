@@ -79,6 +79,18 @@ func TestRestartOnInvalidConfig(t *testing.T) {
 	}
 	waitReady(t, c, owner)
 	waitLog(t, ccm, "barelb is ready")
+	waitEvent(t, c, labcluster.Namespace, "config", "ConfigFromLastApplied", "running on the last applied configuration of ")
+	metricsURL := "http://" + netip.AddrPortFrom(c.Lab.Node(owner).IPv4.Addr(), 7473).String() + "/metrics"
+	waitFor(t, 20*time.Second, "barelb_nodehelper_config_stale 1 on "+owner, func() error {
+		body, err := httpBodyIn(ctx, c.Lab.Client, metricsURL)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(body, "barelb_nodehelper_config_stale 1") {
+			return fmt.Errorf("not stale")
+		}
+		return nil
+	})
 
 	// (d) The BGP pool's address is never answered, while the restarted
 	// helper settles.

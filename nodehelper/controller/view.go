@@ -105,9 +105,10 @@ type bgpAddress struct {
 // (layer2 pools, and addresses outside every pool, which keep being served
 // until their Service lets them go), and apart the ones of BGP pools, which
 // are not announced. ok is false when the Service has nothing to announce.
-// cfg nil means no valid configuration was ever read: every address is then
-// announced, as losing reachability is worse than announcing a BGP pool's
-// address.
+// cfg nil means no valid configuration was ever read, neither the ConfigMap
+// nor the record of the last applied one (see readConfig): every address is
+// then announced, as losing reachability is worse than announcing a BGP
+// pool's address.
 func serviceEntry(s *corev1.Service, sls []*discoveryv1.EndpointSlice, cfg *config.Config) (info election.ServiceInfo, ok bool, bgp []bgpAddress) {
 	if !announced(s) {
 		return info, false, nil
