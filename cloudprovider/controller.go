@@ -61,8 +61,10 @@ type controller struct {
 	missingReported bool
 	// unsaved is the applied configuration not yet in the record, nil when there is none.
 	unsaved *lastapplied.Record
-	// saveFailed is the source whose failure to be saved was last reported.
-	saveFailed lastapplied.Source
+	// saveFailed is the source whose failure to be saved was last reported, and
+	// saveBackoff how long to wait before the next try.
+	saveFailed  lastapplied.Source
+	saveBackoff time.Duration
 }
 
 // eventMessageLimit bounds the message of barelb's Events on the ConfigMap. The core/v1
@@ -153,7 +155,7 @@ func (c *controller) Run(ctx context.Context) error {
 	for {
 		var retrySave <-chan time.Time
 		if c.unsaved != nil {
-			retrySave = time.After(saveRetry)
+			retrySave = time.After(c.saveBackoff)
 		}
 		select {
 		case <-ctx.Done():

@@ -17,8 +17,12 @@ import (
 	"github.com/barelb/barelb/internal/lastapplied"
 )
 
-// saveRetry is how soon a record that could not be written is tried again.
-const saveRetry = 10 * time.Second
+// saveRetry is how soon a record that could not be written is tried again
+// the first time; each failure doubles it, up to saveRetryMax.
+const (
+	saveRetry    = 10 * time.Second
+	saveRetryMax = 5 * time.Minute
+)
 
 // errSuperseded means the ConfigMap changed since this replica validated it:
 // the record is left to the change's own turn.
@@ -55,7 +59,8 @@ func (c *controller) saveRecord(ctx context.Context, s *state) {
 	case errors.Is(err, errSuperseded):
 		logger.V(2).Info("Not saving the last applied configuration: the ConfigMap changed since")
 	default:
-		logger.Error(err, "Failed to save the last applied configuration; will retry", "retry", saveRetry)
+		c.saveBackoff = min(max(2*c.saveBackoff, saveRetry), saveRetryMax)
+		logger.Error(err, "Failed to save the last applied configuration; will retry", "retry", c.saveBackoff)
 		if c.saveFailed != want.Source {
 			c.saveFailed = want.Source
 			s.recorder.Event(c.objectRef(), v1.EventTypeWarning, string(ReasonLastAppliedNotSaved),
@@ -64,7 +69,7 @@ func (c *controller) saveRecord(ctx context.Context, s *state) {
 		}
 		return
 	}
-	c.unsaved, c.saveFailed = nil, lastapplied.Source{}
+	c.unsaved, c.saveFailed, c.saveBackoff = nil, lastapplied.Source{}, 0
 }
 
 // writeRecord is one attempt of saveRecord.
