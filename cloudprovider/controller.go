@@ -25,6 +25,7 @@ import (
 	"github.com/barelb/barelb/internal/allocator"
 	"github.com/barelb/barelb/internal/config"
 	"github.com/barelb/barelb/internal/kubecache"
+	"github.com/barelb/barelb/internal/lastapplied"
 	"github.com/barelb/barelb/internal/svcrequest"
 )
 
@@ -40,7 +41,8 @@ func (g listerGetter) Get(namespace, name string) (*v1.Service, error) {
 }
 
 // controller is the provider's own loop: it watches the config ConfigMap and applies
-// it, and at start adopts the existing assignments. It writes only Events.
+// it, and at start adopts the existing assignments. It writes Events, and the record of
+// the last applied configuration (see saveRecord).
 type controller struct {
 	p      *Provider
 	client kubernetes.Interface
@@ -57,7 +59,24 @@ type controller struct {
 	orphans map[allocator.Orphan]bool
 	// missingReported is set once a missing ConfigMap has been reported.
 	missingReported bool
+	// unsaved is the applied configuration not yet in the record, nil when there is none.
+	unsaved *lastapplied.Record
+	// saveFailed is the source whose failure to be saved was last reported, and
+	// saveBackoff how long to wait before the next try.
+	saveFailed  lastapplied.Source
+	saveBackoff time.Duration
 }
+
+// eventMessageLimit bounds the message of barelb's Events on the ConfigMap. The core/v1
+// API validates no length, but an Event must fit in one etcd request (1.5 MiB by
+// default) and the API server's request body limit (3 MiB): the errors of 40,000 bad
+// ranges run to 3.5 MB, and such an Event is refused, so the user saw nothing. 1024
+// bytes is the limit events.k8s.io/v1 sets for a note, and what kubectl shows in one
+// screen; barelbctl validate lists every error.
+const eventMessageLimit = 1024
+
+// logSummaryLimit bounds the errors written in one log line.
+const logSummaryLimit = 4096
 
 func newController(p *Provider, client kubernetes.Interface) *controller {
 	return &controller{
@@ -113,6 +132,12 @@ func (c *controller) Run(ctx context.Context) error {
 	s := &state{recorder: recorder, services: listerGetter{services.Lister()}}
 	cfg := c.load(ctx, s, configMaps.Lister())
 	if cfg == nil {
+		// The ConfigMap is invalid or missing: the restore below must run with the
+		// pools of the last applied configuration, or every address it holds would
+		// be orphaned and every new Service refused.
+		cfg = c.fromRecord(ctx, s)
+	}
+	if cfg == nil {
 		cfg = &config.Config{}
 	}
 	s.cfg.Store(cfg)
@@ -125,18 +150,25 @@ func (c *controller) Run(ctx context.Context) error {
 	c.reportOrphans(ctx, s, s.alloc.Orphans())
 	c.p.markReady(s)
 	logger.Info("barelb is ready", "services", len(svcs))
+	c.saveRecord(ctx, s)
 	defer startDrift(ctx, c.p, c.client, s, svcInformer)()
 
 	for {
+		var retrySave <-chan time.Time
+		if c.unsaved != nil {
+			retrySave = time.After(c.saveBackoff)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-c.changed:
+		case <-retrySave:
 		}
 		if cfg := c.load(ctx, s, configMaps.Lister()); cfg != nil {
 			s.cfg.Store(cfg)
 			c.reportOrphans(ctx, s, s.alloc.SetConfig(cfg))
 		}
+		c.saveRecord(ctx, s)
 	}
 }
 
@@ -228,9 +260,9 @@ func (c *controller) load(ctx context.Context, s *state, lister corelisters.Conf
 	cfg, warnings, err := config.ParseConfigMapData(cm.Data, c.ref.Key)
 	if err != nil {
 		c.p.metrics.configStale.Set(1)
-		logger.Error(err, "Invalid configuration, not applied; the last good configuration stays in use")
-		s.recorder.Event(cm, v1.EventTypeWarning, string(ReasonInvalidConfig),
-			"configuration not applied, the last good one stays in use: "+strings.ReplaceAll(err.Error(), "\n", "; "))
+		logger.Error(errors.New(config.Summary(err, logSummaryLimit)), "Invalid configuration, not applied; the last good configuration stays in use",
+			"errors", config.ErrorCount(err))
+		s.recorder.Event(cm, v1.EventTypeWarning, string(ReasonInvalidConfig), invalidMessage(err))
 		return nil
 	}
 	for _, w := range warnings {
@@ -238,10 +270,23 @@ func (c *controller) load(ctx context.Context, s *state, lister corelisters.Conf
 		s.recorder.Event(cm, v1.EventTypeWarning, string(ReasonConfigWarning), fmt.Sprint(w))
 	}
 	c.p.metrics.configStale.Set(0)
-	c.p.metrics.configLastReload.Set(float64(time.Now().Unix()))
+	now := time.Now()
+	c.p.metrics.configLastReload.Set(float64(now.Unix()))
+	if rec, ok := lastapplied.FromConfigMap(cm, c.ref.Key, now); ok {
+		c.unsaved = &rec
+	}
 	logger.Info("Configuration loaded", "pools", len(cfg.Pools))
 	s.recorder.Event(cm, v1.EventTypeNormal, string(ReasonConfigLoaded), fmt.Sprintf("configuration applied: %d pools", len(cfg.Pools)))
 	return cfg
+}
+
+// invalidMessagePrefix starts the InvalidConfig Event's message.
+const invalidMessagePrefix = "configuration not applied, the last good one stays in use: "
+
+// invalidMessage is the InvalidConfig Event's message for err: as many errors as fit
+// in eventMessageLimit, then how many more there are.
+func invalidMessage(err error) string {
+	return invalidMessagePrefix + config.Summary(err, eventMessageLimit-len(invalidMessagePrefix))
 }
 
 // objectRef refers to the config ConfigMap when the object itself is gone.

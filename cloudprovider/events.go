@@ -28,3 +28,16 @@ const (
 	// ReasonConfigMissing (Warning, on the ConfigMap): the ConfigMap or its key is gone; the last good configuration stays.
 	ReasonConfigMissing Reason = "ConfigMissing"
 )
+
+// The Events about the record of the last applied configuration, on the config ConfigMap.
+const (
+	// ReasonConfigFromLastApplied (Warning, on the ConfigMap): at start the ConfigMap was
+	// invalid or missing, and the CCM runs on the last applied configuration, recorded in
+	// barelb-system/barelb-last-applied-config; the message says when it was applied and
+	// from which resourceVersion.
+	ReasonConfigFromLastApplied Reason = "ConfigFromLastApplied"
+	// ReasonLastAppliedNotSaved (Warning, on the ConfigMap): the applied configuration
+	// could not be written to the record (the CCM retries); a restart while the ConfigMap
+	// is invalid would not find it.
+	ReasonLastAppliedNotSaved Reason = "LastAppliedNotSaved"
+)

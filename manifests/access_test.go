@@ -30,6 +30,7 @@ const (
 	node       = "node-1"
 	configName = "config"
 	keySecret  = "memberlist"
+	recordName = "barelb-last-applied-config"
 	leaseName  = "cloud-controller-manager"
 )
 
@@ -222,6 +223,38 @@ var (
 	watchConfigByName = func(ctx context.Context, c kubernetes.Interface) error {
 		return watchOnce(c.CoreV1().ConfigMaps(namespace).Watch(ctx, byName(configName)))
 	}
+	createRecord = func(ctx context.Context, c kubernetes.Interface) error {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: recordName, Namespace: namespace}, Data: map[string]string{"config": "address-pools: []\n"}}
+		_, err := c.CoreV1().ConfigMaps(namespace).Create(ctx, cm, metav1.CreateOptions{})
+		return err
+	}
+	getRecord = func(ctx context.Context, c kubernetes.Interface) error {
+		_, err := c.CoreV1().ConfigMaps(namespace).Get(ctx, recordName, metav1.GetOptions{})
+		return err
+	}
+	updateRecord = func(ctx context.Context, c kubernetes.Interface) error {
+		cm, err := c.CoreV1().ConfigMaps(namespace).Get(ctx, recordName, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cm.Annotations = map[string]string{"barelb.io/source-resource-version": "2"}
+		_, err = c.CoreV1().ConfigMaps(namespace).Update(ctx, cm, metav1.UpdateOptions{})
+		return err
+	}
+	patchRecord = func(ctx context.Context, c kubernetes.Interface) error {
+		_, err := c.CoreV1().ConfigMaps(namespace).Patch(ctx, recordName, types.MergePatchType, []byte(`{"data":{"config":"address-pools: []\n"}}`), metav1.PatchOptions{})
+		return err
+	}
+	deleteRecord = func(ctx context.Context, c kubernetes.Interface) error {
+		return c.CoreV1().ConfigMaps(namespace).Delete(ctx, recordName, metav1.DeleteOptions{})
+	}
+	listRecordByName = func(ctx context.Context, c kubernetes.Interface) error {
+		_, err := c.CoreV1().ConfigMaps(namespace).List(ctx, byName(recordName))
+		return err
+	}
+	watchRecordByName = func(ctx context.Context, c kubernetes.Interface) error {
+		return watchOnce(c.CoreV1().ConfigMaps(namespace).Watch(ctx, byName(recordName)))
+	}
 	listConfigMaps = func(ctx context.Context, c kubernetes.Interface) error {
 		_, err := c.CoreV1().ConfigMaps(namespace).List(ctx, metav1.ListOptions{})
 		return err
@@ -345,6 +378,15 @@ func ccmAccess() []access {
 		{name: "get config", do: getConfig, allowed: true},
 		{name: "list config by name", do: listConfigByName, allowed: true},
 		{name: "watch config by name", do: watchConfigByName, allowed: true},
+		{name: "create last-applied record", do: createRecord, allowed: true},
+		{name: "get last-applied record", do: getRecord, allowed: true},
+		{name: "update last-applied record", do: updateRecord, allowed: true},
+		// RBAC cannot limit create to a name.
+		{name: "create other configmap", do: func(ctx context.Context, c kubernetes.Interface) error {
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "created-by-ccm", Namespace: namespace}}
+			_, err := c.CoreV1().ConfigMaps(namespace).Create(ctx, cm, metav1.CreateOptions{})
+			return err
+		}, allowed: true},
 		{name: "create lease", do: func(ctx context.Context, c kubernetes.Interface) error {
 			l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: leaseName, Namespace: namespace}}
 			_, err := c.CoordinationV1().Leases(namespace).Create(ctx, l, metav1.CreateOptions{})
@@ -376,6 +418,17 @@ func ccmAccess() []access {
 		{name: "get other configmap", do: getOtherConfigMap},
 		{name: "list configmaps", do: listConfigMaps},
 		{name: "write config", do: updateConfig},
+		{name: "update other configmap", do: func(ctx context.Context, c kubernetes.Interface) error {
+			_, err := c.CoreV1().ConfigMaps(namespace).Patch(ctx, "other", types.MergePatchType, []byte(`{"data":{"x":"y"}}`), metav1.PatchOptions{})
+			return err
+		}},
+		{name: "create configmap in another namespace", do: func(ctx context.Context, c kubernetes.Interface) error {
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: recordName, Namespace: appNS}}
+			_, err := c.CoreV1().ConfigMaps(appNS).Create(ctx, cm, metav1.CreateOptions{})
+			return err
+		}},
+		{name: "delete last-applied record", do: deleteRecord},
+		{name: "list last-applied record by name", do: listRecordByName},
 		{name: "delete service", do: deleteService},
 		{name: "create service", do: createService},
 		{name: "patch node", do: patchNode},
@@ -433,6 +486,9 @@ func nodehelperAccess() []access {
 		{name: "get config", do: getConfig, allowed: true},
 		{name: "list config by name", do: listConfigByName, allowed: true},
 		{name: "watch config by name", do: watchConfigByName, allowed: true},
+		{name: "get last-applied record", do: getRecord, allowed: true},
+		{name: "list last-applied record by name", do: listRecordByName, allowed: true},
+		{name: "watch last-applied record by name", do: watchRecordByName, allowed: true},
 		{name: "get gossip key", do: getKey, allowed: true},
 		{name: "list gossip key by name", do: listKeyByName, allowed: true},
 		{name: "watch gossip key by name", do: watchKeyByName, allowed: true},
@@ -457,6 +513,8 @@ func nodehelperAccess() []access {
 		{name: "get other configmap", do: getOtherConfigMap},
 		{name: "list configmaps", do: listConfigMaps},
 		{name: "write config", do: updateConfig},
+		{name: "write last-applied record", do: patchRecord},
+		{name: "create configmap", do: createRecord},
 		{name: "patch node", do: patchNode},
 		{name: "update endpointslice", do: func(ctx context.Context, c kubernetes.Interface) error {
 			_, err := c.DiscoveryV1().EndpointSlices(appNS).Patch(ctx, slice, types.MergePatchType, []byte(`{"metadata":{"labels":{"example.com/touched":"yes"}}}`), metav1.PatchOptions{})

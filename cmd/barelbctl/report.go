@@ -15,6 +15,7 @@ import (
 
 	"github.com/barelb/barelb/internal/allocator"
 	"github.com/barelb/barelb/internal/config"
+	"github.com/barelb/barelb/internal/lastapplied"
 	"github.com/barelb/barelb/internal/svcrequest"
 )
 
@@ -60,7 +61,11 @@ type clusterState struct {
 	ConfigMapNamespace, ConfigMapName, ConfigKey string
 	// ConfigMap is nil when it does not exist.
 	ConfigMap *corev1.ConfigMap
-	Services  []corev1.Service
+	// Record is the record of the last applied configuration
+	// (barelb-system/barelb-last-applied-config), nil when it does not exist
+	// or may not be read.
+	Record   *corev1.ConfigMap
+	Services []corev1.Service
 	// Events are the Events on Services and on the ConfigMap.
 	Events []corev1.Event
 }
@@ -84,6 +89,35 @@ type configReport struct {
 	Warnings []string `json:"warnings"`
 	// LastEvent is the newest Event the CCM recorded on the ConfigMap.
 	LastEvent *eventReport `json:"lastEvent,omitempty"`
+	// Effective is the configuration the controllers run on, and the source
+	// of the pools below: the ConfigMap's, the last applied record's (while
+	// the ConfigMap is not valid), or none.
+	Effective effectiveSource `json:"effective"`
+	// LastApplied describes the record of the last applied configuration,
+	// when there is one.
+	LastApplied *lastAppliedReport `json:"lastApplied,omitempty"`
+}
+
+// effectiveSource is where the configuration in force comes from.
+type effectiveSource string
+
+// The effective sources.
+const (
+	effectiveConfigMap   effectiveSource = "configMap"
+	effectiveLastApplied effectiveSource = "lastApplied"
+	effectiveNone        effectiveSource = "none"
+)
+
+// lastAppliedReport describes the record of the last applied configuration.
+type lastAppliedReport struct {
+	Record string `json:"record"` // namespace/name
+	// Source and ResourceVersion are the ConfigMap and its version the
+	// configuration was read from; AppliedAt is when the CCM applied it.
+	Source          string    `json:"source"`
+	ResourceVersion string    `json:"resourceVersion"`
+	AppliedAt       time.Time `json:"appliedAt"`
+	// Error says why the record is not usable, empty when it is.
+	Error string `json:"error,omitempty"`
 }
 
 // eventReport is one Event, reduced to what a reader needs.
@@ -152,6 +186,13 @@ func buildReport(st clusterState) report {
 		r.Config.LastEvent = reportEvent(e)
 	}
 	cfg := readConfig(st, &r.Config)
+	r.Config.Effective = effectiveConfigMap
+	if rcfg := readRecord(st, &r.Config); cfg == nil {
+		cfg, r.Config.Effective = rcfg, effectiveLastApplied
+		if cfg == nil {
+			r.Config.Effective = effectiveNone
+		}
+	}
 
 	var alloc *allocator.Allocator
 	claimProblems := map[string][]problem{}
@@ -225,6 +266,26 @@ func readConfig(st clusterState, cr *configReport) *config.Config {
 		return nil
 	}
 	cr.State = configValid
+	return cfg
+}
+
+// readRecord fills in the record of the last applied configuration and
+// returns its configuration when it is usable.
+func readRecord(st clusterState, cr *configReport) *config.Config {
+	if st.Record == nil {
+		return nil
+	}
+	la := &lastAppliedReport{Record: lastapplied.Namespace + "/" + lastapplied.Name}
+	cr.LastApplied = la
+	rec, cfg, err := lastapplied.Load(st.Record, st.ConfigMapNamespace, st.ConfigMapName, st.ConfigKey)
+	if rec.Source.Name != "" {
+		la.Source = rec.Source.Namespace + "/" + rec.Source.Name
+		la.ResourceVersion, la.AppliedAt = rec.Source.ResourceVersion, rec.AppliedAt
+	}
+	if err != nil {
+		la.Error = config.Summary(err, 1024)
+		return nil
+	}
 	return cfg
 }
 

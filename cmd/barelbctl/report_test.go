@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/barelb/barelb/internal/gossipkey"
+	"github.com/barelb/barelb/internal/lastapplied"
 )
 
 func TestParseAnnouncement(t *testing.T) {
@@ -283,7 +284,7 @@ func TestBuildReportConfig(t *testing.T) {
 			st: state(testConfig, []corev1.Service{
 				svc("a", 0, "198.51.100.1", "2001:db8::"), svc("b", 1, "198.51.100.2"), svc("c", 2, "203.0.113.9"),
 			}, loaded),
-			want: configReport{ConfigMap: "barelb-system/config", Key: "config", State: configValid, Errors: []string{},
+			want: configReport{ConfigMap: "barelb-system/config", Key: "config", State: configValid, Errors: []string{}, Effective: effectiveConfigMap,
 				Warnings:  []string{`address-pools[1] "b": BGP is not supported: addresses of pool "b" are assigned but not announced`},
 				LastEvent: &eventReport{Type: "Normal", Reason: "ConfigLoaded", Message: "configuration applied: 2 pools", Time: base.Add(time.Second)}},
 			wantPools: []poolReport{
@@ -295,7 +296,7 @@ func TestBuildReportConfig(t *testing.T) {
 		{
 			name: "invalid: every error listed",
 			st:   state("address-pools:\n- {name: a, protocol: layer2, addresses: [198.51.100.1/24]}\n- {name: a, protocol: l3, addresses: []}\n", nil, loaded, invalid),
-			want: configReport{ConfigMap: "barelb-system/config", Key: "config", State: configInvalid, Stale: true, Warnings: []string{},
+			want: configReport{ConfigMap: "barelb-system/config", Key: "config", State: configInvalid, Stale: true, Warnings: []string{}, Effective: effectiveNone,
 				Errors: []string{
 					`address-pools[0] "a": addresses[0] "198.51.100.1/24": host bits set, did you mean "198.51.100.0/24"? (line 2)`,
 					`address-pools[1] "a": duplicate pool name, first defined at address-pools[0] "a" (line 3)`,
@@ -308,7 +309,7 @@ func TestBuildReportConfig(t *testing.T) {
 		{
 			name: "missing ConfigMap",
 			st:   state("", nil),
-			want: configReport{ConfigMap: "barelb-system/config", Key: "config", State: configMissing, Stale: true, Warnings: []string{},
+			want: configReport{ConfigMap: "barelb-system/config", Key: "config", State: configMissing, Stale: true, Warnings: []string{}, Effective: effectiveNone,
 				Errors: []string{"ConfigMap barelb-system/config not found"}},
 			wantPools: []poolReport{},
 		},
@@ -319,7 +320,7 @@ func TestBuildReportConfig(t *testing.T) {
 				s.ConfigKey = "other"
 				return s
 			}(),
-			want: configReport{ConfigMap: "barelb-system/config", Key: "other", State: configMissing, Stale: true, Warnings: []string{},
+			want: configReport{ConfigMap: "barelb-system/config", Key: "other", State: configMissing, Stale: true, Warnings: []string{}, Effective: effectiveNone,
 				Errors: []string{`ConfigMap barelb-system/config has no key "other"`}},
 			wantPools: []poolReport{},
 		},
@@ -334,6 +335,46 @@ func TestBuildReportConfig(t *testing.T) {
 				t.Errorf("pools (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// record is the record the CCM writes of testConfig at resourceVersion 41.
+func record(t *testing.T) *corev1.ConfigMap {
+	t.Helper()
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "barelb-system", Name: "config", ResourceVersion: "41", UID: "u"}, Data: map[string]string{"config": testConfig}}
+	r, _ := lastapplied.FromConfigMap(cm, "config", base)
+	return r.ConfigMap()
+}
+
+// TestBuildReportLastApplied: while the ConfigMap is not valid, the pools
+// and the Services' pools come from the record the controllers run on.
+func TestBuildReportLastApplied(t *testing.T) {
+	st := state("address-pools: [", []corev1.Service{svc("a", 0, "198.51.100.1"), svc("b", 1, "203.0.113.8")})
+	st.Record = record(t)
+	r := buildReport(st)
+	want := &lastAppliedReport{Record: "barelb-system/barelb-last-applied-config", Source: "barelb-system/config", ResourceVersion: "41", AppliedAt: base}
+	if diff := cmp.Diff(want, r.Config.LastApplied); diff != "" || r.Config.Effective != effectiveLastApplied || r.Config.State != configInvalid {
+		t.Errorf("config is %s, effective %s, want invalid, lastApplied; record (-want +got):\n%s", r.Config.State, r.Config.Effective, diff)
+	}
+	if len(r.Pools) != 3 || r.Services[0].Pool != "l2" || r.Services[1].Pool != "b" {
+		t.Errorf("pools %+v, Services' pools %q and %q; want the record's three, l2 and b", r.Pools, r.Services[0].Pool, r.Services[1].Pool)
+	}
+	var b strings.Builder
+	writeTable(&b, r, base.Add(5*time.Minute))
+	if line := "  running on the last applied configuration (record barelb-system/barelb-last-applied-config): applied 2030-01-02T03:04:05Z (5m ago) from ConfigMap barelb-system/config resourceVersion 41\n"; !strings.Contains(b.String(), line) {
+		t.Errorf("table lacks %q:\n%s", line, b.String())
+	}
+	if !r.hasProblems() {
+		t.Error("an invalid ConfigMap is not a problem while the record is used")
+	}
+
+	// A valid ConfigMap wins; a record of another ConfigMap is shown, unused.
+	st = state(testConfig, nil)
+	st.ConfigMapNamespace = "metallb-system"
+	st.Record = record(t)
+	r = buildReport(st)
+	if r.Config.Effective != effectiveConfigMap || r.Config.LastApplied == nil || !strings.Contains(r.Config.LastApplied.Error, "another configuration ConfigMap") {
+		t.Errorf("effective %s, record %+v; want configMap and the record refused", r.Config.Effective, r.Config.LastApplied)
 	}
 }
 

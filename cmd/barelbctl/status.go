@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/barelb/barelb/internal/lastapplied"
 )
 
 // statusTimeout bounds every request status makes.
@@ -97,6 +99,14 @@ func readCluster(ctx context.Context, client kubernetes.Interface, ns, name, key
 	default:
 		st.ConfigMap = cm
 	}
+	rec, err := client.CoreV1().ConfigMaps(lastapplied.Namespace).Get(ctx, lastapplied.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err), apierrors.IsForbidden(err):
+	case err != nil:
+		return clusterState{}, fmt.Errorf("failed to read the record %s/%s: %w", lastapplied.Namespace, lastapplied.Name, err)
+	default:
+		st.Record = rec
+	}
 	svcs, err := client.CoreV1().Services(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return clusterState{}, fmt.Errorf("failed to list Services: %w", err)
@@ -130,6 +140,13 @@ func writeTable(w io.Writer, r report, now time.Time) {
 	if c.Stale {
 		fmt.Fprintln(w, "  not applied: barelb keeps running on the last good configuration (barelb_config_stale 1)")
 	}
+	if la := c.LastApplied; la != nil && c.Effective == effectiveLastApplied {
+		fmt.Fprintf(w, "  running on the last applied configuration (record %s): applied %s (%s ago) from ConfigMap %s resourceVersion %s\n",
+			la.Record, la.AppliedAt.UTC().Format(time.RFC3339), age(now, la.AppliedAt), la.Source, la.ResourceVersion)
+	}
+	if la := c.LastApplied; la != nil && la.Error != "" {
+		fmt.Fprintf(w, "  record %s not usable: %s\n", la.Record, la.Error)
+	}
 	for _, e := range c.Errors {
 		fmt.Fprintf(w, "  error: %s\n", e)
 	}
@@ -142,8 +159,8 @@ func writeTable(w io.Writer, r report, now time.Time) {
 
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	if c.State != configValid {
-		fmt.Fprintln(w, "POOLS: unknown while the configuration is not valid")
+	if c.Effective == effectiveNone {
+		fmt.Fprintln(w, "POOLS: unknown while the configuration is not valid and no last applied one is recorded")
 	} else {
 		fmt.Fprintln(tw, "POOL\tPROTOCOL\tAUTO-ASSIGN\tFAMILY\tSIZE\tIN USE\tFREE")
 		for _, p := range r.Pools {

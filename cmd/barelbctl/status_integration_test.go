@@ -59,7 +59,7 @@ func TestStatusAgainstAPIServer(t *testing.T) {
 		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
 	}
 	want := report{
-		Config: configReport{ConfigMap: "barelb-system/config", Key: "config", State: configValid, Errors: []string{},
+		Config: configReport{ConfigMap: "barelb-system/config", Key: "config", State: configValid, Errors: []string{}, Effective: effectiveConfigMap,
 			Warnings: []string{`address-pools[1] "b": BGP is not supported: addresses of pool "b" are assigned but not announced`}},
 		Pools: []poolReport{
 			{Name: "l2", Protocol: "layer2", AutoAssign: true, Family: "IPv4", Size: 4, InUse: 2, Free: 2},

@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/klog/v2"
 
-	"github.com/barelb/barelb/internal/config"
 	"github.com/barelb/barelb/nodehelper/election"
 	"github.com/barelb/barelb/nodehelper/ifaces"
 )
@@ -71,40 +70,6 @@ func (c *Controller) recompute(ctx context.Context, l listers) {
 	}
 	changes := c.table.Recompute(election.View{Nodes: c.nodes, Services: infos, Members: c.members})
 	c.apply(ctx, l, changes)
-}
-
-// readConfig parses the ConfigMap when it changed and reports whether a new
-// configuration took effect. An invalid or missing configuration leaves the
-// last good one in force; the CCM reports it on the ConfigMap, so the helpers
-// only log it.
-func (c *Controller) readConfig(ctx context.Context, l listers) bool {
-	log := klog.FromContext(ctx)
-	obj, ok, _ := l.cm.GetByKey(c.o.ConfigNamespace + "/" + c.o.ConfigName)
-	if !ok {
-		if c.cfgVersion != "absent" {
-			log.Info("Configuration ConfigMap not found; keeping the last good configuration", "configmap", c.o.ConfigNamespace+"/"+c.o.ConfigName, "haveConfig", c.cfg != nil)
-			c.cfgVersion = "absent"
-		}
-		return false
-	}
-	cm := obj.(*corev1.ConfigMap)
-	if cm.ResourceVersion == c.cfgVersion {
-		return false
-	}
-	c.cfgVersion = cm.ResourceVersion
-	cfg, warnings, err := config.ParseConfigMapData(cm.Data, c.o.ConfigKey)
-	if err != nil {
-		log.Error(err, "Invalid configuration not applied; keeping the last good one", "configmap", c.o.ConfigNamespace+"/"+c.o.ConfigName, "resourceVersion", cm.ResourceVersion)
-		c.o.Metrics.setConfigStale(true)
-		return false
-	}
-	for _, w := range warnings {
-		log.Info("Configuration warning", "warning", w.String())
-	}
-	c.cfg = cfg
-	c.o.Metrics.setConfigStale(false)
-	log.Info("Configuration applied", "resourceVersion", cm.ResourceVersion, "pools", len(cfg.Pools))
-	return true
 }
 
 // apply hands each announcer the addresses this node owns on its interface,

@@ -22,6 +22,7 @@ import (
 
 	"github.com/barelb/barelb/internal/config"
 	"github.com/barelb/barelb/internal/kubecache"
+	"github.com/barelb/barelb/internal/lastapplied"
 	"github.com/barelb/barelb/nodehelper/announce"
 	"github.com/barelb/barelb/nodehelper/election"
 	"github.com/barelb/barelb/nodehelper/ifaces"
@@ -110,9 +111,14 @@ type Controller struct {
 	o     Options
 	ready atomic.Bool
 
-	table      election.Table
-	members    []string
-	cfg        *config.Config
+	table   election.Table
+	members []string
+	cfg     *config.Config
+	// cfgText is cfg's source text, cfgSource where it came from, and
+	// cfgVersion the resourceVersions of the ConfigMap and the record last
+	// read (see readConfig).
+	cfgText    string
+	cfgSource  configSource
 	cfgVersion string
 	announcers map[string]*runningAnnouncer
 	// stopping are announcers retired by retireStale, until they finish.
@@ -188,6 +194,8 @@ type listers struct {
 	slices cache.Indexer
 	nodes  func() []*corev1.Node
 	cm     cache.Store
+	// record holds the record of the last applied configuration.
+	record cache.Store
 }
 
 // sliceServiceIndex indexes EndpointSlices by their Service's key.
@@ -248,10 +256,17 @@ func (c *Controller) Run(ctx context.Context) error {
 			// By name only: the RBAC grants this one ConfigMap.
 			lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", c.o.ConfigName).String()
 		}))
+	// The record of the last applied configuration, by name too.
+	recFactory := informers.NewSharedInformerFactoryWithOptions(c.o.Client, 0,
+		informers.WithNamespace(lastapplied.Namespace),
+		informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
+			lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", lastapplied.Name).String()
+		}))
 	svcInf := factory.Core().V1().Services()
 	sliceInf := factory.Discovery().V1().EndpointSlices()
 	nodeInf := factory.Core().V1().Nodes()
 	cmInf := cmFactory.Core().V1().ConfigMaps()
+	recInf := recFactory.Core().V1().ConfigMaps()
 
 	dirty := make(chan struct{}, 1)
 	mark := func() {
@@ -294,7 +309,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	handlers := []struct {
 		inf cache.SharedIndexInformer
 		h   cache.ResourceEventHandler
-	}{{svcInf.Informer(), byService}, {sliceInf.Informer(), byService}, {nodeInf.Informer(), byNode}, {cmInf.Informer(), other}}
+	}{{svcInf.Informer(), byService}, {sliceInf.Informer(), byService}, {nodeInf.Informer(), byNode}, {cmInf.Informer(), other}, {recInf.Informer(), other}}
 	for _, x := range handlers {
 		if _, err := x.inf.AddEventHandler(x.h); err != nil {
 			return fmt.Errorf("failed to add event handler: %w", err)
@@ -302,8 +317,10 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	factory.Start(ctx.Done())
 	cmFactory.Start(ctx.Done())
+	recFactory.Start(ctx.Done())
 	defer factory.Shutdown()
 	defer cmFactory.Shutdown()
+	defer recFactory.Shutdown()
 	defer c.stopAnnouncers()
 
 	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
@@ -311,9 +328,14 @@ func (c *Controller) Run(ctx context.Context) error {
 			return fmt.Errorf("failed to sync the %v cache", typ)
 		}
 	}
-	for typ, ok := range cmFactory.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return fmt.Errorf("failed to sync the %v cache", typ)
+	// The record is waited for like the rest: a helper that started electing
+	// without it, while the ConfigMap is invalid, would announce BGP pools'
+	// addresses (see serviceEntry).
+	for _, f := range []informers.SharedInformerFactory{cmFactory, recFactory} {
+		for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
+			if !ok {
+				return fmt.Errorf("failed to sync the %v cache", typ)
+			}
 		}
 	}
 	if c.o.OnNodes != nil {
@@ -353,7 +375,8 @@ func (c *Controller) Run(ctx context.Context) error {
 			n, _ := nodeInf.Lister().List(labels.Everything())
 			return n
 		},
-		cm: cmInf.Informer().GetStore(),
+		cm:     cmInf.Informer().GetStore(),
+		record: recInf.Informer().GetStore(),
 	}
 	c.members = c.o.Members.Members()
 	c.refreshMembers()

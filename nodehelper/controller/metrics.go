@@ -47,7 +47,7 @@ func NewMetrics() *Metrics {
 		announcers: newAnnouncerCollector(),
 		configStale: metrics.NewGauge(&metrics.GaugeOpts{
 			Name: "barelb_nodehelper_config_stale",
-			Help: "1 when the configuration ConfigMap is invalid and the last good configuration is in force, else 0.",
+			Help: "1 when this helper does not run on the configuration ConfigMap's own content (it is invalid or missing, and the last applied record or the last good configuration is in force), else 0.",
 		}),
 	}
 }

@@ -124,8 +124,9 @@ type skippedAddress struct {
 // announced. Announcing only what the configuration hands out keeps a node
 // from answering for an address written into a Service's status by anyone
 // else (the gateway's, another host's). ok is false when the Service has
-// nothing to announce. cfg nil means no valid configuration was ever read:
-// nothing is announced.
+// nothing to announce. cfg nil means no valid configuration was ever read,
+// neither the ConfigMap nor the record of the last applied one (see
+// readConfig): nothing is announced.
 func serviceEntry(s *corev1.Service, sls []*discoveryv1.EndpointSlice, cfg *config.Config) (info election.ServiceInfo, ok bool, skipped []skippedAddress) {
 	if !announced(s) {
 		return info, false, nil
