@@ -120,7 +120,7 @@ func TestReadConfigSequence(t *testing.T) {
 }
 
 // TestRecordKeepsBGPUnannounced: a helper started on the record leaves a BGP
-// pool's address alone; with no configuration at all it would announce it.
+// pool's address alone, and says why (a BGP pool, not "no configuration").
 func TestRecordKeepsBGPUnannounced(t *testing.T) {
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "routed"},
@@ -128,11 +128,11 @@ func TestRecordKeepsBGPUnannounced(t *testing.T) {
 		Status:     corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "198.51.100.2"}}}},
 	}
 	e := chooseConfig(configMap("11", badConfig), recordOf(configMap("10", bgpConfig), "20"), "barelb-system", "config", "config")
-	if _, ok, bgp := serviceEntry(svc, nil, e.cfg); ok || len(bgp) != 1 {
-		t.Errorf("on the record: announced %t, %d BGP addresses; want not announced, 1", ok, len(bgp))
+	if _, ok, skipped := serviceEntry(svc, nil, e.cfg); ok || len(skipped) != 1 || skipped[0].Reason != skipBGP {
+		t.Errorf("on the record: announced %t, skipped %+v; want not announced, one address skipped as BGP", ok, skipped)
 	}
 	var none *config.Config
-	if _, ok, _ := serviceEntry(svc, nil, none); !ok {
-		t.Error("without any configuration the address is not announced: the test no longer shows what the record prevents")
+	if _, ok, skipped := serviceEntry(svc, nil, none); ok || len(skipped) != 1 || skipped[0].Reason != skipNoConfig {
+		t.Errorf("without any configuration: announced %t, skipped %+v; want not announced, skipped for no configuration", ok, skipped)
 	}
 }
