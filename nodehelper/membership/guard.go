@@ -42,6 +42,14 @@ const (
 	// (streamTimeout) itself; this is the backstop no later SetDeadline can
 	// extend.
 	inboundStreamDeadline = 2 * streamTimeout
+	// inboundStreamRate caps the bytes per second read from all inbound
+	// streams together, with a burst of maxStreamBytes: a push/pull of the
+	// largest cluster above passes at once, while junk from an allowed
+	// address at line rate (hundreds of MB/s on a veth) cannot take the CPU
+	// the failure detector needs. A paced stream keeps its slot and hits
+	// its deadline. 8 MiB/s still carries dozens of joins of a 1,000-node
+	// cluster per second.
+	inboundStreamRate = 8 << 20
 )
 
 // DropReason says why the gossip port dropped a packet or a stream.
@@ -91,9 +99,36 @@ type guardLimits struct {
 	streamBytes int64
 	streams     int
 	deadline    time.Duration
+	rate        float64 // bytes per second over all streams; 0: unlimited
 }
 
-var defaultGuardLimits = guardLimits{streamBytes: maxStreamBytes, streams: maxInboundStreams, deadline: inboundStreamDeadline}
+var defaultGuardLimits = guardLimits{streamBytes: maxStreamBytes, streams: maxInboundStreams, deadline: inboundStreamDeadline, rate: inboundStreamRate}
+
+// pacer is a byte-rate limit shared by streams (virtual scheduling: next is
+// when the bytes reserved so far will have been paid for). Safe for
+// concurrent use.
+type pacer struct {
+	rate  float64       // bytes per second
+	burst time.Duration // how far next may lag behind now
+	mu    sync.Mutex
+	next  time.Time
+}
+
+// reserve accounts n bytes read at now and returns how long the reader
+// should wait before reading on.
+func (p *pacer) reserve(n int, now time.Time) time.Duration {
+	if p == nil || n <= 0 {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	base := p.next
+	if early := now.Add(-p.burst); base.Before(early) {
+		base = early
+	}
+	p.next = base.Add(time.Duration(float64(n) / p.rate * float64(time.Second)))
+	return max(p.next.Sub(now), 0)
+}
 
 // guardedTransport wraps memberlist's transport: it passes on packets and
 // streams only from allowed addresses, caps the bytes read from a stream
@@ -110,6 +145,7 @@ type guardedTransport struct {
 	packets  chan *memberlist.Packet
 	streams  chan net.Conn
 	slots    chan struct{} // one token per open inbound stream
+	pace     *pacer        // nil: unlimited
 	done     chan struct{}
 	stopOnce sync.Once
 	wg       sync.WaitGroup
@@ -120,7 +156,12 @@ type guardedTransport struct {
 var _ memberlist.NodeAwareTransport = (*guardedTransport)(nil)
 
 func newGuardedTransport(inner memberlist.NodeAwareTransport, allow *allowList, limits guardLimits, mt *Metrics) *guardedTransport {
+	var pace *pacer
+	if limits.rate > 0 {
+		pace = &pacer{rate: limits.rate, burst: time.Duration(float64(limits.streamBytes) / limits.rate * float64(time.Second))}
+	}
 	return &guardedTransport{
+		pace:               pace,
 		NodeAwareTransport: inner,
 		allow:              allow,
 		limits:             limits,
@@ -256,8 +297,8 @@ type guardedConn struct {
 	closed   bool
 }
 
-// Read reads at most the stream's remaining budget; past it, it fails with
-// errStreamTooLarge.
+// Read reads at most the stream's remaining budget, paced to the
+// transport's byte rate; past the budget, it fails with errStreamTooLarge.
 func (c *guardedConn) Read(p []byte) (int, error) {
 	c.mu.Lock()
 	left := c.left
@@ -279,6 +320,10 @@ func (c *guardedConn) Read(p []byte) (int, error) {
 	c.mu.Lock()
 	c.left -= int64(n)
 	c.mu.Unlock()
+	if wait := c.t.pace.reserve(n, c.t.now()); wait > 0 {
+		// Never past the stream's deadline: the next read fails there.
+		time.Sleep(min(wait, time.Until(c.deadline)))
+	}
 	return n, err
 }
 

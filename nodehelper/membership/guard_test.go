@@ -235,3 +235,55 @@ func TestAllowList(t *testing.T) {
 		t.Errorf("addrOf(mapped) = %v, want 192.0.2.1", got)
 	}
 }
+
+func TestPacer(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := &pacer{rate: 1000, burst: time.Second} // 1000 B/s, burst 1000 B
+	tests := []struct {
+		name    string
+		advance time.Duration
+		n       int
+		want    time.Duration
+	}{
+		{name: "the burst passes at once", n: 1000, want: 0},
+		{name: "past the burst, wait", n: 500, want: 500 * time.Millisecond},
+		{name: "still behind", n: 500, want: time.Second},
+		{name: "paid off after waiting", advance: 3 * time.Second, n: 1000, want: 0},
+	}
+	for _, tt := range tests { // in order: each step builds on the last
+		now = now.Add(tt.advance)
+		if got := p.reserve(tt.n, now); got != tt.want {
+			t.Errorf("%s: reserve(%d) = %v, want %v", tt.name, tt.n, got, tt.want)
+		}
+	}
+	if got := (*pacer)(nil).reserve(1<<30, now); got != 0 {
+		t.Errorf("nil pacer reserve = %v, want 0", got)
+	}
+}
+
+func TestGuardPacesStreams(t *testing.T) {
+	t.Parallel()
+	// 64 kB/s with a 16 kB burst: 48 kB take ≈ 0.5 s and more.
+	g, port, _ := guardOnLoopback(t, guardLimits{streamBytes: 16 << 10, streams: 4, deadline: time.Minute, rate: 64 << 10}, loopA)
+	g.pace.burst = 250 * time.Millisecond
+	var got []time.Duration
+	for range 3 {
+		c := dialFrom(t, loopA, port)
+		s := accepted(g, 2*time.Second)
+		if s == nil {
+			t.Fatal("stream did not pass")
+		}
+		go func() { _, _ = c.Write(make([]byte, 16<<10)) }()
+		start := time.Now()
+		if n, _ := io.CopyN(io.Discard, s, 16<<10); n != 16<<10 {
+			t.Fatalf("read %d bytes, want %d", n, 16<<10)
+		}
+		got = append(got, time.Since(start))
+		s.Close()
+	}
+	total := got[0] + got[1] + got[2]
+	if total < 400*time.Millisecond {
+		t.Errorf("48 kB at 64 kB/s (16 kB burst) read in %v (%v), want ≥ 0.5 s", total, got)
+	}
+}

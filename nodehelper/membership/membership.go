@@ -208,8 +208,14 @@ func (m *Membership) joinRound(ctx context.Context, ml *memberlist.Memberlist, a
 	for _, n := range ml.Members() {
 		known[n.Address()] = true
 	}
+	// The gossip binds one address: peers of the other family (a dual-stack
+	// Node's second InternalIP) cannot be reached from it.
+	selfAddr, _ := netip.ParseAddrPort(self)
 	var targets []string
 	for _, p := range peers {
+		if selfAddr.IsValid() && p.Addr().Unmap().Is4() != selfAddr.Addr().Unmap().Is4() {
+			continue
+		}
 		if p.Port() == 0 {
 			p = netip.AddrPortFrom(p.Addr(), uint16(m.cfg.BindPort))
 		}
