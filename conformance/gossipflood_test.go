@@ -30,15 +30,16 @@ const (
 
 // Bounds of the helper's peak resident memory under the flood. An idle lab
 // helper holds ≈ 35 MiB. Streams from outside the Nodes' addresses are
-// closed unread: the helper should barely grow (measured: +6 MiB). Streams
-// from a node's address are cut at 4 MiB, at most 4 at a time: ≤ 48 MiB of
-// stream buffers live at once (a bytes.Buffer of 4 MiB of content holds up
-// to 8 MiB, 12 while it grows), and with GOGC=100 the heap may reach twice
-// its live size before a collection: ≈ 2 × (48 + 15) MiB ≈ 126 MiB worst
-// case (measured: 91 MiB). Both stay under the DaemonSet's GOMEMLIMIT
-// (200 MiB) and 256 MiB limit. Before the guard, memberlist buffered up to
-// 20 MiB per stream, in a buffer doubling to 32 MiB, for every stream at
-// once (measured: 539 and 679 MiB).
+// closed unread: the helper should barely grow (measured: +3–6 MiB).
+// Streams from a node's address are cut at 4 MiB, at most 4 at a time, and
+// read at 8 MiB/s together: ≤ 48 MiB of stream buffers live at once (a
+// bytes.Buffer of 4 MiB of content holds up to 8 MiB, 12 while it grows),
+// and with GOGC=100 the heap may reach twice its live size before a
+// collection: ≈ 2 × (48 + 15) MiB ≈ 126 MiB worst case (measured: 61–63 MiB
+// paced, 91–101 MiB before the pacing). Both stay under the DaemonSet's
+// GOMEMLIMIT (200 MiB) and 256 MiB limit. Before the guard, memberlist
+// buffered up to 20 MiB per stream, in a buffer doubling to 32 MiB, for
+// every stream at once (measured: 539 and 679 MiB).
 const (
 	floodRSSBoundOutside = 100 << 20
 	floodRSSBoundNode    = 160 << 20
