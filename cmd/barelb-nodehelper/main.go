@@ -73,6 +73,7 @@ type options struct {
 	suspicionMult     int
 	gossipInterval    time.Duration
 	rejoinInterval    time.Duration
+	soloAfter         time.Duration
 	gratuitousRefresh time.Duration
 	metricsAddr       string
 	profiling         bool
@@ -100,6 +101,7 @@ func parseFlags(args []string) (options, *logsapi.LoggingConfiguration, error) {
 	fs.IntVar(&o.suspicionMult, "suspicion-mult", membership.DefaultSuspicionMult, "Gossip suspicion multiplier: how many probe intervals a suspected node has to refute.")
 	fs.DurationVar(&o.gossipInterval, "gossip-interval", membership.DefaultGossipInterval, "How often state changes are gossiped.")
 	fs.DurationVar(&o.rejoinInterval, "rejoin-interval", 2*time.Second, "How often nodes that are not gossip members are joined again, so partitions heal.")
+	fs.DurationVar(&o.soloAfter, "solo-after", membership.DefaultSoloAfter, "When no gossip peer answers within this long of the first join attempt, serve as a cluster of one (and keep joining); 0 never does.")
 	fs.DurationVar(&o.gratuitousRefresh, "gratuitous-refresh", 0, "Re-announce every owned address at this interval (0: only when gained).")
 	fs.StringVar(&o.metricsAddr, "metrics-address", ":7473", "Address of the /metrics, /healthz and /readyz endpoint; empty disables it.")
 	fs.BoolVar(&o.profiling, "profiling", false, "Serve Go profiles under /debug/pprof/ on the metrics address.")
@@ -137,6 +139,9 @@ func parseFlags(args []string) (options, *logsapi.LoggingConfiguration, error) {
 		if v.val != "" && len(strings.Split(v.val, "/")) != 2 {
 			return o, nil, fmt.Errorf("%s %q: want namespace/name", v.flag, v.val)
 		}
+	}
+	if o.soloAfter < 0 {
+		return o, nil, fmt.Errorf("--solo-after %v: must not be negative", o.soloAfter)
 	}
 	o.allow, o.deny = splitList(allow), splitList(deny)
 	if err := ifaces.ValidateGlobs(append(append([]string{}, o.allow...), o.deny...)); err != nil {

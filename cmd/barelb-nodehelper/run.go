@@ -93,6 +93,7 @@ func run(ctx context.Context, o options) error {
 		SuspicionMult:  o.suspicionMult,
 		GossipInterval: o.gossipInterval,
 		RejoinInterval: o.rejoinInterval,
+		SoloAfter:      soloAfter(o.soloAfter),
 		Peers:          peers.get,
 		Metrics:        mm,
 	}, klog.FromContext(ctx))
@@ -123,7 +124,11 @@ func run(ctx context.Context, o options) error {
 		PublishMACs: members.SetLocalMACs,
 		Events:      eventSink{recorder},
 		Metrics:     cm,
-		OnNodes:     peers.set,
+		OnNodes: func(nodes []*corev1.Node) {
+			// The gossip port accepts only the Nodes' InternalIPs, the
+			// same list the join targets come from.
+			members.SetAllowedSources(peers.set(nodes))
+		},
 	})
 	if err != nil {
 		return err
@@ -182,9 +187,11 @@ func newPeerSource(port int) *peerSource {
 	return &peerSource{port: port, ready: make(chan struct{})}
 }
 
-// set replaces the peers with the Nodes' InternalIPs.
-func (p *peerSource) set(nodes []*corev1.Node) {
+// set replaces the peers with the Nodes' InternalIPs and returns those
+// addresses.
+func (p *peerSource) set(nodes []*corev1.Node) []netip.Addr {
 	var out []netip.AddrPort
+	var ips []netip.Addr
 	for _, n := range nodes {
 		for _, a := range n.Status.Addresses {
 			if a.Type != corev1.NodeInternalIP {
@@ -192,6 +199,7 @@ func (p *peerSource) set(nodes []*corev1.Node) {
 			}
 			if ip, err := netip.ParseAddr(a.Address); err == nil {
 				out = append(out, netip.AddrPortFrom(ip.Unmap(), uint16(p.port)))
+				ips = append(ips, ip.Unmap())
 			}
 		}
 	}
@@ -199,6 +207,16 @@ func (p *peerSource) set(nodes []*corev1.Node) {
 	p.addrs = out
 	p.mu.Unlock()
 	p.once.Do(func() { close(p.ready) })
+	return ips
+}
+
+// soloAfter maps --solo-after (0: never) to membership.Config.SoloAfter
+// (negative: never).
+func soloAfter(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // get returns the latest peers, waiting for the first feed.

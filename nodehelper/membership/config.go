@@ -52,9 +52,15 @@ const (
 	// deadNodeReclaimTime lets a node that died come back under the same name
 	// from a new address (a replaced machine) after this long.
 	deadNodeReclaimTime = 30 * time.Second
-	// joinBatch is how many peers one join attempt contacts; one success is
-	// enough, since a push/pull exchanges the whole member list.
-	joinBatch = 3
+	// DefaultSoloAfter is how long a member that reaches no peer waits
+	// before it serves as a cluster of one: one stream timeout, so every
+	// join of the first round has had its full TCPTimeout to answer.
+	DefaultSoloAfter = streamTimeout
+
+	// joinFanout is how many peers one join round contacts, concurrently;
+	// one success is enough, since a push/pull exchanges the whole member
+	// list.
+	joinFanout = 4
 	// firstJoinRetry is the retry period until the first join succeeded.
 	firstJoinRetry = time.Second
 )
@@ -92,6 +98,17 @@ type Config struct {
 	// again; 0 means DefaultRejoinInterval.
 	RejoinInterval time.Duration
 
+	// SoloAfter is how long after the first join attempt a member that has
+	// reached no peer (and that no peer reached) serves as a cluster of one:
+	// Joined closes and it keeps joining in the background. 0 means
+	// DefaultSoloAfter; negative means never.
+	SoloAfter time.Duration
+
+	// AllowedSources are the addresses the gossip port accepts packets and
+	// streams from until SetAllowedSources replaces them; nil accepts none.
+	// Only the built-in UDP/TCP transport filters (not Transport).
+	AllowedSources []netip.Addr
+
 	// Peers returns the addresses to join through, for example the
 	// InternalIPs of the Ready Nodes; a zero port means BindPort. It is called
 	// when Run starts (and every second until the first join succeeds) and
@@ -126,6 +143,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RejoinInterval == 0 {
 		c.RejoinInterval = DefaultRejoinInterval
+	}
+	if c.SoloAfter == 0 {
+		c.SoloAfter = DefaultSoloAfter
 	}
 	return c
 }

@@ -20,6 +20,17 @@ const keyMismatchText = "no installed keys could decrypt the message"
 // key sends several packets per probe interval.
 const keyMismatchLogEvery = 10 * time.Second
 
+// memberlist's other lines are rate-limited together: at most logBurst per
+// logWindow, the first after a pause saying how many were suppressed. A
+// flood of junk on the gossip port makes memberlist log a line per packet
+// and per stream; unlimited, that fills the node's disk and spends the CPU
+// the failure detector needs. A burst of 20 keeps every line of ordinary
+// trouble (a partition logs a few per peer per second at first).
+const (
+	logWindow = 10 * time.Second
+	logBurst  = 20
+)
+
 // logAdapter is the io.Writer behind memberlist's *log.Logger: it turns each
 // "[LEVEL] memberlist: message" line into a structured klog entry.
 type logAdapter struct {
@@ -32,6 +43,10 @@ type logAdapter struct {
 	mu         sync.Mutex
 	lastReport time.Time
 	suppressed int
+	// The other lines' window: its start, lines logged and suppressed in it.
+	windowStart      time.Time
+	windowLogged     int
+	windowSuppressed int
 }
 
 // Write logs one line of memberlist output. It never fails.
@@ -44,17 +59,54 @@ func (a *logAdapter) Write(p []byte) (int, error) {
 		a.keyMismatch(msg)
 		return len(p), nil
 	}
+	var v int
+	switch level {
+	case "ERR", "ERROR", "WARN":
+	case "INFO":
+		v = 2
+	default:
+		v = 4
+	}
+	if !a.logger.V(v).Enabled() {
+		return len(p), nil
+	}
+	ok, suppressed := a.allowLine()
+	if !ok {
+		return len(p), nil
+	}
+	var kv []any
+	if suppressed > 0 {
+		kv = []any{"suppressedSinceLast", suppressed}
+	}
 	switch level {
 	case "ERR", "ERROR":
-		a.logger.Error(nil, "memberlist error", "detail", msg)
+		a.logger.Error(nil, "memberlist error", append([]any{"detail", msg}, kv...)...)
 	case "WARN":
-		a.logger.Info("memberlist warning", "detail", msg)
+		a.logger.Info("memberlist warning", append([]any{"detail", msg}, kv...)...)
 	case "INFO":
-		a.logger.V(2).Info("memberlist", "detail", msg)
+		a.logger.V(2).Info("memberlist", append([]any{"detail", msg}, kv...)...)
 	default:
-		a.logger.V(4).Info("memberlist", "level", level, "detail", msg)
+		a.logger.V(4).Info("memberlist", append([]any{"level", level, "detail", msg}, kv...)...)
 	}
 	return len(p), nil
+}
+
+// allowLine reports whether a line fits this window's budget and, for the
+// first line of a new window, how many the earlier windows suppressed.
+func (a *logAdapter) allowLine() (ok bool, suppressed int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.now()
+	if a.windowStart.IsZero() || now.Sub(a.windowStart) >= logWindow {
+		a.windowStart, a.windowLogged = now, 0
+	}
+	if a.windowLogged >= logBurst {
+		a.windowSuppressed++
+		return false, 0
+	}
+	a.windowLogged++
+	suppressed, a.windowSuppressed = a.windowSuppressed, 0
+	return true, suppressed
 }
 
 // keyMismatch reports a message no installed key decrypts: counted always,

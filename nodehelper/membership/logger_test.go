@@ -91,3 +91,29 @@ func TestLogAdapterKeyMismatchRateLimit(t *testing.T) {
 		t.Errorf("suppressed counts mismatch (-want +got):\n%s", diff)
 	}
 }
+
+// TestLogAdapterRateLimit: memberlist's other lines are limited to logBurst
+// per logWindow, and the first line of the next window says how many were
+// suppressed; lines below the logger's verbosity spend no budget.
+func TestLogAdapterRateLimit(t *testing.T) {
+	t.Parallel()
+	var got []captured
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a := &logAdapter{logger: funcr.New(func(prefix, args string) {
+		got = append(got, captured{prefix, args})
+	}, funcr.Options{Verbosity: 2}), now: func() time.Time { return now }}
+	for range 10 {
+		a.Write([]byte("[DEBUG] memberlist: Stream connection from=192.0.2.9:1\n")) // V(4): not enabled
+	}
+	for range logBurst + 30 {
+		a.Write([]byte("[ERR] memberlist: failed to receive: junk from=192.0.2.9:1\n"))
+	}
+	if len(got) != logBurst {
+		t.Fatalf("logged %d lines of a flood, want %d", len(got), logBurst)
+	}
+	now = now.Add(logWindow)
+	a.Write([]byte("[WARN] memberlist: Refuting a suspect message (from: n2)\n"))
+	if len(got) != logBurst+1 || !strings.Contains(got[logBurst].args, `"suppressedSinceLast"=30`) {
+		t.Errorf("first line of the next window = %v, want it to carry suppressedSinceLast=30", got[len(got)-1])
+	}
+}

@@ -26,6 +26,7 @@ type Membership struct {
 	logOut  *logAdapter
 
 	running atomic.Bool
+	allow   allowList // sources the gossip port accepts
 
 	mu      sync.Mutex
 	ml      *memberlist.Memberlist // set while Run runs
@@ -66,6 +67,9 @@ func New(cfg Config, logger klog.Logger) (*Membership, error) {
 
 		metaChanged: make(chan struct{}, 1),
 	}
+	if cfg.AllowedSources != nil {
+		m.allow.replace(cfg.AllowedSources)
+	}
 	if len(cfg.Keys) > 0 {
 		kr, err := memberlist.NewKeyring(cfg.Keys, cfg.Keys[0])
 		if err != nil {
@@ -85,14 +89,23 @@ func New(cfg Config, logger klog.Logger) (*Membership, error) {
 // Run joins the cluster and stays in it until ctx ends, then leaves
 // gracefully (peers see the leave within tens of milliseconds) and shuts
 // down. Peers are joined at start, every second until the first join
-// succeeds, and then every RejoinInterval so that partitions heal. Run may be
-// called once.
+// succeeds, and then every RejoinInterval so that partitions heal. When no
+// peer answers within SoloAfter of the first attempt, this node serves as a
+// cluster of one and keeps joining. Run may be called once.
 func (m *Membership) Run(ctx context.Context) error {
 	if !m.running.CompareAndSwap(false, true) {
 		return errors.New("membership is already running")
 	}
 	mc := m.cfg.memberlistConfig(m.keyring, eventDelegate{m}, m.logOut)
 	mc.Delegate = metaDelegate{m}
+	if mc.Transport == nil {
+		gt, err := newGuardedNetTransport(mc, &m.allow, m.cfg.Metrics)
+		if err != nil {
+			return fmt.Errorf("failed to start gossip membership: %w", err)
+		}
+		mc.Transport = gt
+		defer gt.Shutdown() // after memberlist's own Shutdown; idempotent
+	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return fmt.Errorf("failed to start gossip membership: %w", err)
@@ -102,6 +115,13 @@ func (m *Membership) Run(ctx context.Context) error {
 	m.mu.Unlock()
 	m.logger.Info("gossip membership started", "address", ml.LocalNode().Address(), "encrypted", m.keyring != nil)
 
+	// Joins run in a loop of their own: a join to an unreachable peer
+	// blocks for up to TCPTimeout, and nothing here may wait for one. The
+	// loop ends with ctx; its last joins may still be waiting for a peer
+	// when memberlist shuts down, which fails them, and Run waits for them
+	// only after the leave.
+	var joins sync.WaitGroup
+	defer joins.Wait()
 	defer func() {
 		if m.crashed.Load() {
 			return
@@ -115,19 +135,51 @@ func (m *Membership) Run(ctx context.Context) error {
 		}
 		m.logger.Info("left the gossip cluster")
 	}()
+	attempting := make(chan struct{})
+	joins.Add(1)
+	go func() {
+		defer joins.Done()
+		m.joinLoop(ctx, ml, sync.OnceFunc(func() { close(attempting) }))
+	}()
 
-	timer := time.NewTimer(0)
-	defer timer.Stop()
+	var solo <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-m.metaChanged:
+			// Here, not in the join loop: a join round may wait for
+			// unreachable peers, and the MACs must reach the members now.
 			m.updateMeta(ml)
-			continue
+		case <-attempting:
+			attempting = nil
+			if m.cfg.SoloAfter > 0 {
+				t := time.NewTimer(m.cfg.SoloAfter)
+				defer t.Stop()
+				solo = t.C
+			}
+		case <-solo:
+			solo = nil
+			if !m.isJoined() {
+				m.serveSolo()
+			}
+		}
+	}
+}
+
+// joinLoop runs join rounds until ctx ends: every second until the first
+// join succeeded, then every RejoinInterval. attempting is called when a
+// round first has peers to try.
+func (m *Membership) joinLoop(ctx context.Context, ml *memberlist.Memberlist, attempting func()) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
 		case <-timer.C:
 		}
-		m.joinRound(ctx, ml)
+		m.joinRound(ctx, ml, attempting)
 		if m.isJoined() {
 			timer.Reset(m.cfg.RejoinInterval)
 		} else {
@@ -136,10 +188,27 @@ func (m *Membership) Run(ctx context.Context) error {
 	}
 }
 
-// joinRound joins a few peers that are not members yet. Until the first join
-// succeeded, an empty peer list (or only this node) counts as a successful
-// join: this node is the whole cluster.
-func (m *Membership) joinRound(ctx context.Context, ml *memberlist.Memberlist) {
+// serveSolo makes this node a cluster of one because no peer answered
+// within SoloAfter: with every other helper down (or unreachable), the
+// last one serves rather than nobody. Join rounds go on, so the cluster
+// merges as soon as a peer answers; while peers were merely unreachable,
+// the addresses they and this node both claim are sorted out on the wire.
+func (m *Membership) serveSolo() {
+	m.logger.Info("no gossip peer answered: serving as a cluster of one until one does; joining continues in the background",
+		"soloAfter", m.cfg.SoloAfter)
+	if mt := m.cfg.Metrics; mt != nil {
+		mt.soloStarts.Inc()
+	}
+	m.markJoined()
+}
+
+// joinRound joins peers that are not members yet: at most joinFanout of
+// them, chosen at random, all at once, so that a round takes one
+// TCPTimeout however many peers are down (memberlist's Join tries its
+// addresses one after the other, each up to TCPTimeout). Until the first
+// join succeeded, an empty peer list (or only this node) counts as a
+// successful join: this node is the whole cluster.
+func (m *Membership) joinRound(ctx context.Context, ml *memberlist.Memberlist, attempting func()) {
 	var peers []netip.AddrPort
 	if m.cfg.Peers != nil {
 		peers = m.cfg.Peers(ctx)
@@ -149,8 +218,14 @@ func (m *Membership) joinRound(ctx context.Context, ml *memberlist.Memberlist) {
 	for _, n := range ml.Members() {
 		known[n.Address()] = true
 	}
+	// The gossip binds one address: peers of the other family (a dual-stack
+	// Node's second InternalIP) cannot be reached from it.
+	selfAddr, _ := netip.ParseAddrPort(self)
 	var targets []string
 	for _, p := range peers {
+		if selfAddr.IsValid() && p.Addr().Unmap().Is4() != selfAddr.Addr().Unmap().Is4() {
+			continue
+		}
 		if p.Port() == 0 {
 			p = netip.AddrPortFrom(p.Addr(), uint16(m.cfg.BindPort))
 		}
@@ -161,31 +236,55 @@ func (m *Membership) joinRound(ctx context.Context, ml *memberlist.Memberlist) {
 	}
 	first := !m.isJoined()
 	if len(targets) == 0 {
-		if first && len(ml.Members()) <= 1 {
+		if first && len(ml.Members()) <= 1 && ctx.Err() == nil {
 			m.logger.Info("no gossip peers to join: this node is the whole cluster")
 			m.markJoined()
 		}
 		return
 	}
+	attempting()
 	rand.Shuffle(len(targets), func(i, j int) { targets[i], targets[j] = targets[j], targets[i] })
-	var errs []error
-	for len(targets) > 0 && ctx.Err() == nil {
-		batch := targets[:min(joinBatch, len(targets))]
-		targets = targets[len(batch):]
-		n, err := ml.Join(batch)
-		if n > 0 {
-			m.logger.V(2).Info("joined gossip peers", "peers", batch[:n], "members", ml.NumMembers())
-			m.markJoined()
-			return
-		}
-		errs = append(errs, err)
+	targets = targets[:min(joinFanout, len(targets))]
+	type result struct {
+		peer string
+		err  error
 	}
-	if first {
+	results := make(chan result, len(targets))
+	for _, t := range targets {
+		go func() {
+			n, err := ml.Join([]string{t})
+			if n > 0 {
+				err = nil
+			}
+			results <- result{t, err}
+		}()
+	}
+	var errs []error
+	joined := false
+	for range targets {
+		r := <-results
+		if r.err != nil {
+			errs = append(errs, r.err)
+			continue
+		}
+		if !joined {
+			joined = true
+			m.logger.V(2).Info("joined gossip peers", "peer", r.peer, "members", ml.NumMembers())
+			m.markJoined()
+		}
+	}
+	switch {
+	case joined:
+	case first:
 		m.logger.Info("failed to join the gossip cluster; retrying", "err", errors.Join(errs...))
-	} else {
+	default:
 		m.logger.V(2).Info("failed to rejoin gossip peers that are not members", "err", errors.Join(errs...))
 	}
 }
+
+// SetAllowedSources replaces the addresses gossip is accepted from (the
+// Nodes' InternalIPs); see Config.AllowedSources. Safe to call at any time.
+func (m *Membership) SetAllowedSources(addrs []netip.Addr) { m.allow.replace(addrs) }
 
 // Members returns the names of the live members, this node included, sorted.
 // A suspected member stays a member until it is declared dead.
@@ -207,8 +306,9 @@ func (m *Membership) Members() []string {
 func (m *Membership) Changes() <-chan struct{} { return m.changesCh }
 
 // Joined returns a channel closed once this node has joined the cluster: a
-// join through a peer succeeded, a peer joined this node, or Peers returned
-// no address but this node's own (a cluster of one). Until then this node
+// join through a peer succeeded, a peer joined this node, Peers returned
+// no address but this node's own (a cluster of one), or no peer answered
+// within SoloAfter (a cluster of one until one does). Until then this node
 // must claim nothing, or every starting node would own everything at once.
 func (m *Membership) Joined() <-chan struct{} { return m.joinedCh }
 

@@ -98,7 +98,7 @@ func TestNotJoinedWhilePeersUnreachable(t *testing.T) {
 	t.Parallel()
 	ts, _ := mockCluster(t, "n1")
 	unreachable := netip.MustParseAddrPort("127.0.0.1:9999")
-	m := start(t, Config{NodeName: "n1", Transport: ts["n1"], Keys: [][]byte{testKey(1)}, Peers: staticPeers(unreachable)}, logr.Discard())
+	m := start(t, Config{NodeName: "n1", Transport: ts["n1"], Keys: [][]byte{testKey(1)}, Peers: staticPeers(unreachable), SoloAfter: -1}, logr.Discard())
 	select {
 	case <-m.Joined():
 		t.Fatal("joined although no peer was reachable")

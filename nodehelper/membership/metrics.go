@@ -8,6 +8,8 @@ type Metrics struct {
 	keyMismatches *metrics.Counter
 	members       *metrics.Gauge
 	events        *metrics.CounterVec
+	dropped       *metrics.CounterVec
+	soloStarts    *metrics.Counter
 }
 
 // NewMetrics creates the membership metrics, unregistered.
@@ -28,10 +30,22 @@ func NewMetrics() *Metrics {
 			Help:           "Number of gossip membership changes seen, by event: join or leave (a leave is graceful or a failure).",
 			StabilityLevel: metrics.ALPHA,
 		}, []string{"event"}),
+		dropped: metrics.NewCounterVec(&metrics.CounterOpts{
+			Name: "barelb_gossip_dropped_total",
+			Help: "Number of packets and streams the gossip port dropped before memberlist read them, by kind (packet or stream) and reason: " +
+				"not-a-node (the source is no Node's InternalIP), too-many-streams (the cap of concurrent inbound streams was reached) " +
+				"or too-large (the stream went past its size cap).",
+			StabilityLevel: metrics.ALPHA,
+		}, []string{"kind", "reason"}),
+		soloStarts: metrics.NewCounter(&metrics.CounterOpts{
+			Name:           "barelb_gossip_solo_starts_total",
+			Help:           "Number of times this node found no gossip peer reachable within --solo-after and began serving as a cluster of one.",
+			StabilityLevel: metrics.ALPHA,
+		}),
 	}
 }
 
 // Registerables returns the metrics, for a registry's MustRegister.
 func (m *Metrics) Registerables() []metrics.Registerable {
-	return []metrics.Registerable{m.keyMismatches, m.members, m.events}
+	return []metrics.Registerable{m.keyMismatches, m.members, m.events, m.dropped, m.soloStarts}
 }

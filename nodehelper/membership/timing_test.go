@@ -74,6 +74,7 @@ func udpCluster(t *testing.T, prefix string, n int, logger func(i int) logr.Logg
 		c.NodeName = fmt.Sprintf("%s-%d", prefix, i)
 		c.BindAddr = addrs[i].Addr()
 		c.BindPort = int(addrs[i].Port())
+		c.AllowedSources = []netip.Addr{addrs[i].Addr()}
 		c.Keys = [][]byte{clusterKey(prefix)}
 		c.Peers = staticPeers(addrs...)
 		names = append(names, c.NodeName)
