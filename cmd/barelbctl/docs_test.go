@@ -260,6 +260,7 @@ func TestNamesMatchControllers(t *testing.T) {
 		{name: "NoInterface", ours: reasonNoInterface, there: "ReasonNoInterface"},
 		{name: "BGPNotSupported", ours: reasonBGPNotSupported, there: "ReasonBGPNotSupported"},
 		{name: "condition", ours: conditionAnnounced, there: "ConditionAnnounced"},
+		{name: "Announced condition reason", ours: conditionReasonAnnounced, there: "ConditionReasonAnnounced"},
 		{name: "CCM event source", ours: componentCCM, there: "clientName"},
 	}
 	for _, tt := range tests {

@@ -33,6 +33,10 @@ const (
 	reasonBGPNotSupported  = "BGPNotSupported"
 
 	conditionAnnounced = "barelb.io/Announced"
+	// conditionReasonAnnounced is the reason of a True condition whose
+	// message says who announces; any other True reason (AddressConflict: the
+	// owner kept the address against another MAC) is a problem to show.
+	conditionReasonAnnounced = "Announced"
 
 	// The event sources of the CCM and the node helpers. MetalLB records some
 	// of the same reasons (nodeAssigned, AllocationFailed, IPAllocated), so
@@ -380,6 +384,9 @@ func announcementOf(svc *corev1.Service, events []*corev1.Event) (*announcement,
 		switch c.Status {
 		case metav1.ConditionTrue:
 			a := parseAnnouncement(c.Message)
+			if a == nil && c.Reason != conditionReasonAnnounced {
+				return nil, &problem{Reason: c.Reason, Message: c.Message}
+			}
 			if a == nil {
 				return nil, &problem{Reason: c.Reason, Message: "unreadable condition message: " + c.Message}
 			}

@@ -143,6 +143,13 @@ func TestBuildReportServices(t *testing.T) {
 					Addresses: []announcedAddress{{Address: "198.51.100.1", Interfaces: []string{"eth0"}}}}}},
 		},
 		{
+			name: "condition true but the owner fights another MAC",
+			svcs: []corev1.Service{withCondition(svc("web", 0, "198.51.100.1"), metav1.ConditionTrue, "AddressConflict",
+				"198.51.100.1 is also claimed on eth0 by MAC 02:00:00:00:00:09, which is no gossip member's: node n2 has the lower MAC, keeps the address and announced it again")},
+			want: []serviceReport{{Namespace: "default", Name: "web", Addresses: []string{"198.51.100.1"}, Pool: "l2",
+				Problems: []problem{{Reason: "AddressConflict", Message: "198.51.100.1 is also claimed on eth0 by MAC 02:00:00:00:00:09, which is no gossip member's: node n2 has the lower MAC, keeps the address and announced it again"}}}},
+		},
+		{
 			name: "condition false",
 			svcs: []corev1.Service{withCondition(svc("web", 0, "198.51.100.1"), metav1.ConditionFalse, "NoEligibleNode", "no node can announce 198.51.100.1: excluded: n1")},
 			want: []serviceReport{{Namespace: "default", Name: "web", Addresses: []string{"198.51.100.1"}, Pool: "l2",
