@@ -101,23 +101,30 @@ func ReplyARP(frame []byte, mac net.HardwareAddr, owns func(netip.Addr) bool) ([
 // while the entry is locked, and other stacks accept only one of the two
 // forms, so both are sent.
 func GratuitousARP(mac net.HardwareAddr, vip netip.Addr) [][]byte {
-	request := arp.Packet{
-		HardwareType:       arpHardwareEthernet,
-		ProtocolType:       arpProtocolIPv4,
-		HardwareAddrLength: arpHardwareLen,
-		IPLength:           arpIPv4Len,
-		Operation:          arp.OperationRequest,
-		SenderHardwareAddr: mac,
-		SenderIP:           vip,
-		TargetHardwareAddr: make(net.HardwareAddr, arpHardwareLen),
-		TargetIP:           vip,
-	}
+	request := broadcastRequest(mac, vip, vip)
 	reply := request
 	reply.Operation = arp.OperationReply
 	reply.TargetHardwareAddr = mac
 	return [][]byte{
 		marshalARP(ethernet.Broadcast, mac, &request),
 		marshalARP(ethernet.Broadcast, mac, &reply),
+	}
+}
+
+// broadcastRequest is an ARP request from mac for target with a zero target
+// hardware address: the form of RFC 5227's announcements (sender = target)
+// and probes (sender 0.0.0.0).
+func broadcastRequest(mac net.HardwareAddr, sender, target netip.Addr) arp.Packet {
+	return arp.Packet{
+		HardwareType:       arpHardwareEthernet,
+		ProtocolType:       arpProtocolIPv4,
+		HardwareAddrLength: arpHardwareLen,
+		IPLength:           arpIPv4Len,
+		Operation:          arp.OperationRequest,
+		SenderHardwareAddr: mac,
+		SenderIP:           sender,
+		TargetHardwareAddr: make(net.HardwareAddr, arpHardwareLen),
+		TargetIP:           target,
 	}
 }
 

@@ -156,17 +156,7 @@ func Decide(own, other net.HardwareAddr, member bool) Outcome {
 // hardware address, so that no host updates its cache from it; an owner
 // answers it (ReplyARP does), and its reply is a Claim.
 func ARPProbe(mac net.HardwareAddr, addr netip.Addr) []byte {
-	p := arp.Packet{
-		HardwareType:       arpHardwareEthernet,
-		ProtocolType:       arpProtocolIPv4,
-		HardwareAddrLength: arpHardwareLen,
-		IPLength:           arpIPv4Len,
-		Operation:          arp.OperationRequest,
-		SenderHardwareAddr: mac,
-		SenderIP:           netip.IPv4Unspecified(),
-		TargetHardwareAddr: make(net.HardwareAddr, arpHardwareLen),
-		TargetIP:           addr,
-	}
+	p := broadcastRequest(mac, netip.IPv4Unspecified(), addr)
 	return marshalARP(ethernet.Broadcast, mac, &p)
 }
 
