@@ -10,7 +10,7 @@ KUBE_VERSION := v1.37.2
 STATICCHECK_VERSION := v0.8.2
 export BARELB_BIN := $(BIN)
 
-.PHONY: all build test unit bench lint demo conformance controlplane kustomize images deps clean
+.PHONY: all build test unit race bench lint demo conformance controlplane kustomize images deps clean
 
 all: build
 
@@ -25,9 +25,14 @@ deps:
 controlplane:
 	./hack/build-controlplane.sh $(BIN) $(KUBE_VERSION)
 
-# test runs every test: unit, integration against a real kube-apiserver, and the privileged lab tests.
-test: deps controlplane kustomize build lint
+# test runs every test: the unit tests under the race detector first, then every test
+# (unit, integration against a real kube-apiserver, the privileged lab tests).
+test: deps controlplane kustomize build lint race
 	BARELB_REQUIRE_CONTROLPLANE=1 $(GO) test -count=1 -timeout 40m ./...
+
+# race runs the unit tests (-short: no control plane, no lab) under the race detector.
+race:
+	$(GO) test -race -short -count=1 ./...
 
 # kustomize builds bin/kustomize from the Go module proxy (hack/tools/kustomize).
 kustomize:
