@@ -62,10 +62,13 @@ import (
 //     later write is the newer one and stays.
 //   - Between EnsureLoadBalancer moving a Service (a changed pool or requested address)
 //     and the service controller writing the new status, the status legitimately shows
-//     the old address. EnsureLoadBalancer notes the addresses it returned with the
-//     resourceVersion of the Service it was given (statusWrites); while the Service is
-//     still at that resourceVersion, for statusWriteGrace, the repair waits for the
-//     service controller's write instead of writing the same thing with a Warning.
+//     the old address. EnsureLoadBalancer notes the addresses it returned
+//     (statusWrites); until an informer event shows them in the status, for at most
+//     statusWriteGrace, the repair waits for the service controller's write instead
+//     of writing the same thing with a Warning. Other writes in between (the node
+//     helpers' condition, which bumps the resourceVersion within milliseconds) do not
+//     end the wait: the first version of this rule did, and recorded a spurious
+//     StatusRepaired for a move in one full make test.
 //
 // Leadership: the cloud-provider app calls Provider.Initialize, which starts the
 // provider's controller and with it this repair, from its controller start-up, which
@@ -175,17 +178,18 @@ func decideStatus(svc *v1.Service, view allocView) (r statusRepair, ok bool) {
 }
 
 // statusWrites remembers the status writes of the service controller that are due:
-// per Service, the addresses EnsureLoadBalancer returned that its status did not show,
-// with the resourceVersion of the Service it was given. The zero value is ready.
+// per Service, the addresses EnsureLoadBalancer returned, until the Service's status
+// shows them (landed) or statusWriteGrace passed. Other writes to the Service in
+// between (the node helpers' Announced condition, an annotation) do not end the wait:
+// the service controller's write is still coming. The zero value is ready.
 type statusWrites struct {
 	mu sync.Mutex
 	m  map[string]statusWrite
 }
 
 type statusWrite struct {
-	resourceVersion string
-	addrs           []netip.Addr
-	at              time.Time
+	addrs []netip.Addr
+	at    time.Time
 }
 
 // expect notes that the service controller is about to write addrs into svc's status.
@@ -195,7 +199,7 @@ func (w *statusWrites) expect(svc *v1.Service, addrs []netip.Addr) {
 	if w.m == nil {
 		w.m = map[string]statusWrite{}
 	}
-	w.m[svcrequest.Key(svc)] = statusWrite{resourceVersion: svc.ResourceVersion, addrs: slices.Clone(addrs), at: time.Now()}
+	w.m[svcrequest.Key(svc)] = statusWrite{addrs: slices.Clone(addrs), at: time.Now()}
 }
 
 // due returns how long to wait for the service controller to write want into svc's
@@ -204,10 +208,21 @@ func (w *statusWrites) due(svc *v1.Service, want []netip.Addr, now time.Time) ti
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	e, ok := w.m[svcrequest.Key(svc)]
-	if !ok || e.resourceVersion != svc.ResourceVersion || !svcrequest.SameAddresses(e.addrs, want) {
+	if !ok || !svcrequest.SameAddresses(e.addrs, want) {
 		return 0
 	}
 	return max(0, e.at.Add(statusWriteGrace).Sub(now))
+}
+
+// landed forgets the write due for svc once its status shows the addresses: from
+// then on a status that differs is drift, repaired at once.
+func (w *statusWrites) landed(svc *v1.Service) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	key := svcrequest.Key(svc)
+	if e, ok := w.m[key]; ok && svcrequest.SameAddresses(e.addrs, svcrequest.IngressAddresses(svc)) {
+		delete(w.m, key)
+	}
 }
 
 // prune forgets the writes older than statusWriteGrace.
@@ -289,6 +304,9 @@ func (d *drift) enqueue(obj any) {
 	if !ok || !svcrequest.Ours(svc) || len(svc.Status.LoadBalancer.Ingress) == 0 {
 		return
 	}
+	// Here, in the informer's order of events, not in sync: the queue merges
+	// events, and sync may see only a later hand edit.
+	d.p.writes.landed(svc)
 	d.queue.Add(svcrequest.Key(svc))
 }
 

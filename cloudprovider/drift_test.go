@@ -242,11 +242,19 @@ func TestStatusWritesDue(t *testing.T) {
 	if got := w.due(svc, mustAddrs("192.0.2.3"), now); got != 0 {
 		t.Errorf("due for other addresses = %v, want 0", got)
 	}
-	written := svc.DeepCopy()
-	written.ResourceVersion = "8" // anything wrote the Service since: the write is not awaited
-	if got := w.due(written, want, now); got != 0 {
-		t.Errorf("due after the Service changed = %v, want 0", got)
+	other := svc.DeepCopy()
+	other.ResourceVersion = "8" // a node helper's condition: the service controller's write is still due
+	w.landed(other)
+	if got := w.due(other, want, now); got <= 0 {
+		t.Errorf("due after another write to the Service = %v, want > 0", got)
 	}
+	written := driftService("a", "192.0.2.2") // the service controller's write landed
+	w.landed(written)
+	if got := w.due(svc, want, now); got != 0 {
+		t.Errorf("due after the write landed = %v, want 0", got)
+	}
+	w.expect(svc, want)
+	now = time.Now()
 	if got := w.due(svc, want, now.Add(statusWriteGrace)); got != 0 {
 		t.Errorf("due past the grace = %v, want 0", got)
 	}
