@@ -9,8 +9,6 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
@@ -108,11 +106,7 @@ func (c *controller) Run(ctx context.Context) error {
 	svcFactory := informers.NewSharedInformerFactoryWithOptions(c.client, 0, informers.WithTransform(kubecache.StripManagedFields))
 	services := svcFactory.Core().V1().Services()
 	svcInformer := services.Informer()
-	cmFactory := informers.NewSharedInformerFactoryWithOptions(c.client, 0,
-		informers.WithNamespace(c.ref.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", c.ref.Name).String()
-		}))
+	cmFactory := kubecache.ByName(c.client, c.ref.Namespace, c.ref.Name)
 	configMaps := cmFactory.Core().V1().ConfigMaps()
 	if _, err := configMaps.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { c.signal() },

@@ -3,6 +3,10 @@ package kubecache
 
 import (
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -23,3 +27,15 @@ func StripManagedFields(obj any) (any, error) {
 }
 
 var _ cache.TransformFunc = StripManagedFields
+
+// ByName returns an informer factory whose informers list and watch only the
+// objects named name in namespace: barelb's RBAC grants its configuration,
+// its record and the gossip-key Secret by name, and a by-name watch caches
+// one object instead of the namespace's.
+func ByName(client kubernetes.Interface, namespace, name string) informers.SharedInformerFactory {
+	return informers.NewSharedInformerFactoryWithOptions(client, 0,
+		informers.WithNamespace(namespace),
+		informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
+			lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
+		}))
+}

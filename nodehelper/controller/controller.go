@@ -12,8 +12,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -250,18 +248,10 @@ func (c *Controller) Run(ctx context.Context) error {
 	ctx = klog.NewContext(ctx, log)
 
 	factory := informers.NewSharedInformerFactoryWithOptions(c.o.Client, 0, informers.WithTransform(kubecache.StripManagedFields))
-	cmFactory := informers.NewSharedInformerFactoryWithOptions(c.o.Client, 0,
-		informers.WithNamespace(c.o.ConfigNamespace),
-		informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
-			// By name only: the RBAC grants this one ConfigMap.
-			lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", c.o.ConfigName).String()
-		}))
-	// The record of the last applied configuration, by name too.
-	recFactory := informers.NewSharedInformerFactoryWithOptions(c.o.Client, 0,
-		informers.WithNamespace(lastapplied.Namespace),
-		informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
-			lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", lastapplied.Name).String()
-		}))
+	// By name only: the RBAC grants the configuration and the record of the
+	// last applied one by name.
+	cmFactory := kubecache.ByName(c.o.Client, c.o.ConfigNamespace, c.o.ConfigName)
+	recFactory := kubecache.ByName(c.o.Client, lastapplied.Namespace, lastapplied.Name)
 	svcInf := factory.Core().V1().Services()
 	sliceInf := factory.Discovery().V1().EndpointSlices()
 	nodeInf := factory.Core().V1().Nodes()

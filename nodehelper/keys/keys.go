@@ -6,13 +6,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
 	"github.com/barelb/barelb/internal/gossipkey"
+	"github.com/barelb/barelb/internal/kubecache"
 )
 
 // Load reads the keys from the Secret once, for start-up: a node helper
@@ -46,12 +45,8 @@ type Follower struct {
 // Run follows the Secret until ctx ends.
 func (f *Follower) Run(ctx context.Context) error {
 	log := klog.FromContext(ctx).WithValues("secret", f.Namespace+"/"+f.Name)
-	factory := informers.NewSharedInformerFactoryWithOptions(f.Client, 0,
-		informers.WithNamespace(f.Namespace),
-		informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
-			// By name only: the RBAC grants this one Secret.
-			lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", f.Name).String()
-		}))
+	// By name only: the RBAC grants this one Secret.
+	factory := kubecache.ByName(f.Client, f.Namespace, f.Name)
 	inf := factory.Core().V1().Secrets().Informer()
 	changed := make(chan *corev1.Secret, 1)
 	push := func(obj any) {
