@@ -3,6 +3,8 @@ package election
 import (
 	"slices"
 	"strings"
+
+	"github.com/barelb/barelb/nodehelper/ifaces"
 )
 
 // GroupCandidates is who may announce one group, who may not and why, and
@@ -32,7 +34,10 @@ type GroupCandidates struct {
 // NetworkUnavailable, not Ready=False), a live gossip member, and every
 // Service of the group can be served through it: a Cluster-policy Service
 // must have a ready endpoint somewhere, a Local-policy Service a ready,
-// serving endpoint on that very node.
+// serving endpoint on that very node. Among those, only the nodes of the best
+// reach tier are eligible (see reachTier): connected to every address's
+// subnet, else able to announce every address on the node link; the others
+// are excluded as NoInterface.
 func Candidates(v View) []GroupCandidates {
 	nodes := sortedNodes(v.Nodes)
 	members := make(map[string]bool, len(v.Members))
@@ -44,7 +49,7 @@ func Candidates(v View) []GroupCandidates {
 	for i := range gs {
 		g := &gs[i]
 		c := GroupCandidates{Group: g.Group, Excluded: map[Exclusion][]string{}}
-		var best uint64
+		var passed []string
 		for _, n := range nodes {
 			e := nodeExclusion(n, members[n.Name])
 			if e == 0 {
@@ -54,9 +59,22 @@ func Candidates(v View) []GroupCandidates {
 				c.Excluded[e] = append(c.Excluded[e], n.Name)
 				continue
 			}
-			c.Eligible = append(c.Eligible, n.Name)
-			if w := Weight(n.Name, g.Key); c.Owner == "" || beats(w, n.Name, best, c.Owner) {
-				c.Owner, best = n.Name, w
+			passed = append(passed, n.Name)
+		}
+		var noIface []string
+		c.Eligible, noIface = bestTier(passed, g.Addresses, func(n string) *ifaces.Reach {
+			if r, ok := v.Reach[n]; ok {
+				return &r
+			}
+			return nil
+		})
+		if len(noIface) > 0 {
+			c.Excluded[NoInterface] = noIface
+		}
+		var best uint64
+		for _, n := range c.Eligible {
+			if w := Weight(n, g.Key); c.Owner == "" || beats(w, n, best, c.Owner) {
+				c.Owner, best = n, w
 			}
 		}
 		out = append(out, c)

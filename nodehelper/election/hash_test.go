@@ -85,6 +85,7 @@ func TestExclusionString(t *testing.T) {
 		{NotMember, "not a gossip member"},
 		{NoEndpoints, "no ready endpoints"},
 		{NoLocalEndpoint, "no ready local endpoint"},
+		{NoInterface, "no interface for the address"},
 		{Exclusion(0), "Exclusion(0)"},
 		{Exclusion(42), "Exclusion(42)"},
 	}

@@ -4,6 +4,8 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+
+	"github.com/barelb/barelb/nodehelper/ifaces"
 )
 
 // Change is one group changing hands.
@@ -54,6 +56,13 @@ type Table struct {
 	// members are the live gossip members, including names without a Node.
 	members map[string]bool
 
+	// class[i] is the index in classes of node i's published reach, -1 when
+	// it publishes none; eligClasses are the classes of the ok nodes, -1
+	// included, each once.
+	class       []int32
+	classes     []ifaces.Reach
+	eligClasses []int32
+
 	groups   []tgroup
 	groupIdx map[GroupKey]int32
 	// localGroups[i] are the Local-policy groups node i holds endpoints for.
@@ -70,6 +79,10 @@ type tgroup struct {
 	// owner is a node index or -1; weight is the owner's weight.
 	owner  int32
 	weight uint64
+	// reachOK, when not nil, says per reach class (index class+1; 0 for a
+	// node that publishes none) whether its nodes are of the group's best
+	// tier; nil means every candidate is.
+	reachOK []bool
 }
 
 // Recompute replaces the table's view and elects every group afresh. It
@@ -91,6 +104,7 @@ func (t *Table) Recompute(v View) Changes {
 		t.nodeIdx[nd.Name] = int32(i)
 		t.ok[i] = nodeExclusion(nd, t.members[nd.Name]) == 0
 	}
+	t.setClasses(v.Reach)
 	t.refreshEligible()
 
 	gs := buildGroups(v.Services)
@@ -113,7 +127,11 @@ func (t *Table) Recompute(v View) Changes {
 		}
 	}
 	t.electAll()
+	return t.changesSince(old)
+}
 
+// changesSince returns how ownership changed since old, an ownerMap.
+func (t *Table) changesSince(old map[GroupKey]string) Changes {
 	var cs Changes
 	for _, g := range t.groups {
 		to := t.ownerName(g.owner)
@@ -129,6 +147,78 @@ func (t *Table) Recompute(v View) Changes {
 	}
 	sortChanges(cs)
 	return cs
+}
+
+// SetReach replaces what the members publish they can announce on (see
+// View.Reach) and re-elects every group if that changes the reach of a node
+// that may own one.
+func (t *Table) SetReach(reach map[string]ifaces.Reach) Changes {
+	before := make([]*ifaces.Reach, len(t.nodes))
+	for i := range t.nodes {
+		if r := t.reachOf(int32(i)); r != nil {
+			c := *r // setClasses reuses the classes' array
+			before[i] = &c
+		}
+	}
+	t.setClasses(reach)
+	changed := false
+	for i := range t.nodes {
+		if !t.ok[i] {
+			continue
+		}
+		if a, b := before[i], t.reachOf(int32(i)); (a == nil) != (b == nil) || (a != nil && !a.Equal(*b)) {
+			changed = true
+			break
+		}
+	}
+	t.refreshEligible()
+	if !changed {
+		// No candidate's tier changed, so no owner does; the classes were
+		// renumbered, though.
+		for gi := range t.groups {
+			if g := &t.groups[gi]; !g.req.noEndpoints {
+				t.restrict(g)
+			}
+		}
+		return nil
+	}
+	return t.reelect()
+}
+
+// reelect elects every group afresh from the current nodes, members and
+// reach, and returns what changed.
+func (t *Table) reelect() Changes {
+	old := t.ownerMap()
+	t.electAll()
+	return t.changesSince(old)
+}
+
+// setClasses records each node's reach from reach, as classes of equal
+// reach.
+func (t *Table) setClasses(reach map[string]ifaces.Reach) {
+	t.class = make([]int32, len(t.nodes))
+	t.classes = nil
+	for i, nd := range t.nodes {
+		t.class[i] = -1
+		r, ok := reach[nd.Name]
+		if !ok {
+			continue
+		}
+		ci := slices.IndexFunc(t.classes, r.Equal)
+		if ci < 0 {
+			ci = len(t.classes)
+			t.classes = append(t.classes, r)
+		}
+		t.class[i] = int32(ci)
+	}
+}
+
+// reachOf returns node i's reach, nil when it publishes none.
+func (t *Table) reachOf(i int32) *ifaces.Reach {
+	if c := t.class[i]; c >= 0 {
+		return &t.classes[c]
+	}
+	return nil
 }
 
 // parallelWork is the number of weight computations above which a full
@@ -162,17 +252,30 @@ func (t *Table) electAll() {
 // elect sets the owner of g from scratch.
 func (t *Table) elect(g *tgroup) {
 	g.owner, g.weight = -1, 0
+	g.reachOK = nil
 	if g.req.noEndpoints {
 		return
 	}
+	t.restrict(g)
 	// Candidates are visited in name order, so a strictly higher weight is
 	// needed to take over: equal weights stay with the earlier name.
 	if g.req.local {
 		for _, i := range g.local {
-			if !t.ok[i] {
+			if !t.ok[i] || !t.reachAllows(g, i) {
 				continue
 			}
 			if w := mix(t.nodeHash[i] ^ g.hash); g.owner < 0 || w > g.weight {
+				g.owner, g.weight = i, w
+			}
+		}
+		return
+	}
+	if g.reachOK != nil {
+		for j, i := range t.eligIdx {
+			if !t.reachAllows(g, i) {
+				continue
+			}
+			if w := mix(t.eligHash[j] ^ g.hash); g.owner < 0 || w > g.weight {
 				g.owner, g.weight = i, w
 			}
 		}
@@ -182,6 +285,60 @@ func (t *Table) elect(g *tgroup) {
 		i, w := electAmong(t.eligHash, g.hash)
 		g.owner, g.weight = t.eligIdx[i], w
 	}
+}
+
+// restrict sets g.reachOK from the tiers of g's candidates (see reachTier):
+// nil when they are all of the best tier, which is the rule, so that a
+// cluster whose nodes all reach the same subnets pays one tier per reach
+// class and group, not per node.
+func (t *Table) restrict(g *tgroup) {
+	g.reachOK = nil
+	if len(t.classes) == 0 {
+		return
+	}
+	var buf [16]tier
+	tiers := buf[:0]
+	for ci := range t.classes {
+		tiers = append(tiers, reachTier(&t.classes[ci], g.Addresses))
+	}
+	tierOf := func(c int32) tier {
+		if c < 0 {
+			return tierConnected
+		}
+		return tiers[c]
+	}
+	// The classes of g's candidates.
+	var cbuf [16]int32
+	cands := cbuf[:0]
+	if g.req.local {
+		for _, i := range g.local {
+			if t.ok[i] && !slices.Contains(cands, t.class[i]) {
+				cands = append(cands, t.class[i])
+			}
+		}
+	} else {
+		cands = append(cands, t.eligClasses...)
+	}
+	top := tierNone
+	for _, c := range cands {
+		top = max(top, tierOf(c))
+	}
+	uniform := top > tierNone
+	for _, c := range cands {
+		uniform = uniform && tierOf(c) == top
+	}
+	if uniform {
+		return
+	}
+	g.reachOK = make([]bool, len(t.classes)+1)
+	for c := int32(-1); c < int32(len(t.classes)); c++ {
+		g.reachOK[c+1] = top > tierNone && tierOf(c) == top
+	}
+}
+
+// reachAllows reports whether g's best tier admits node i.
+func (t *Table) reachAllows(g *tgroup, i int32) bool {
+	return g.reachOK == nil || g.reachOK[t.class[i]+1]
 }
 
 // electAmong returns the index of the highest weight among the node hashes hs
@@ -217,17 +374,21 @@ func electAmong(hs []uint64, kh uint64) (int, uint64) {
 // refreshEligible rebuilds the compact list of nodes that may own a
 // Cluster-policy group.
 func (t *Table) refreshEligible() {
-	t.eligHash, t.eligIdx = t.eligHash[:0], t.eligIdx[:0]
+	t.eligHash, t.eligIdx, t.eligClasses = t.eligHash[:0], t.eligIdx[:0], t.eligClasses[:0]
 	for i, ok := range t.ok {
 		if ok {
 			t.eligHash = append(t.eligHash, t.nodeHash[i])
 			t.eligIdx = append(t.eligIdx, int32(i))
+			if c := t.class[i]; !slices.Contains(t.eligClasses, c) {
+				t.eligClasses = append(t.eligClasses, c)
+			}
 		}
 	}
 }
 
 // MemberLeft records that a gossip member is gone and re-elects only the
-// groups it owned.
+// groups it owned. That holds with reach tiers too: an owner is of its
+// group's best tier, and a member leaving cannot lower that.
 func (t *Table) MemberLeft(name string) Changes {
 	if t.members == nil || !t.members[name] {
 		return nil
@@ -272,7 +433,13 @@ func (t *Table) MemberJoined(name string) Changes {
 	challenge := func(gi int32) {
 		g := &t.groups[gi]
 		w := mix(h ^ g.hash)
-		if g.owner >= 0 && !beatsIdx(w, ni, g.weight, g.owner) {
+		// The joiner may be of a better reach tier than the owner (which
+		// is then no longer of the best: the joiner alone is), or a worse.
+		t.restrict(g)
+		if !t.reachAllows(g, ni) {
+			return
+		}
+		if g.owner >= 0 && t.reachAllows(g, g.owner) && !beatsIdx(w, ni, g.weight, g.owner) {
 			return
 		}
 		cs = append(cs, Change{Group: g.Key, From: t.ownerName(g.owner), To: name})
@@ -349,10 +516,13 @@ func (t *Table) Explain(k GroupKey) (GroupCandidates, bool) {
 	}
 	g := &t.groups[gi]
 	c := GroupCandidates{Group: g.Group, Excluded: map[Exclusion][]string{}, Owner: t.ownerName(g.owner)}
-	for _, n := range t.nodes {
+	for i, n := range t.nodes {
 		e := nodeExclusion(n, t.members[n.Name])
 		if e == 0 {
 			e = g.req.exclusion(n.Name)
+		}
+		if e == 0 && !t.reachAllows(g, int32(i)) {
+			e = NoInterface
 		}
 		if e != 0 {
 			c.Excluded[e] = append(c.Excluded[e], n.Name)
@@ -381,4 +551,34 @@ func (t *Table) ownerMap() map[GroupKey]string {
 
 func sortChanges(cs Changes) {
 	slices.SortFunc(cs, func(a, b Change) int { return a.Group.Addr().Compare(b.Group.Addr()) })
+}
+
+// Then returns the changes of cs followed by next as one update: a group's
+// From is its first, its To its last, and a group that ends where it began
+// is not listed.
+func (cs Changes) Then(next Changes) Changes {
+	if len(next) == 0 {
+		return cs
+	}
+	if len(cs) == 0 {
+		return next
+	}
+	byGroup := make(map[GroupKey]Change, len(cs)+len(next))
+	for _, c := range cs {
+		byGroup[c.Group] = c
+	}
+	for _, c := range next {
+		if first, ok := byGroup[c.Group]; ok {
+			c.From = first.From
+		}
+		byGroup[c.Group] = c
+	}
+	out := make(Changes, 0, len(byGroup))
+	for _, c := range byGroup {
+		if c.From != c.To {
+			out = append(out, c)
+		}
+	}
+	sortChanges(out)
+	return out
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/barelb/barelb/nodehelper/ifaces"
 )
 
 // TestTableSteps walks one table through a sequence of updates.
@@ -208,7 +210,34 @@ func randomView(r *rand.Rand, n, s int) View {
 		}
 		v.Services = append(v.Services, si)
 	}
+	if r.IntN(3) != 0 {
+		v.Reach = randomReach(r, v.Nodes)
+	}
 	return v
+}
+
+// randomReach gives most nodes a reach: the services' subnets connected or
+// not, a node link or not; some nodes publish none.
+func randomReach(r *rand.Rand, nodes []NodeInfo) map[string]ifaces.Reach {
+	subnets := []netip.Prefix{
+		netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("198.51.101.0/24"),
+		netip.MustParsePrefix("2001:db8::/64"),
+	}
+	out := map[string]ifaces.Reach{}
+	for _, n := range nodes {
+		if r.IntN(6) == 0 {
+			continue
+		}
+		var re ifaces.Reach
+		for _, p := range subnets {
+			if r.IntN(4) != 0 {
+				re.Prefixes = append(re.Prefixes, p)
+			}
+		}
+		re.NodeLink = r.IntN(4) != 0
+		out[n.Name] = re
+	}
+	return out
 }
 
 // owners returns every group's owner.
@@ -242,7 +271,11 @@ func TestIncrementalMatchesFull(t *testing.T) {
 				name := fmt.Sprintf("node-%03d", r.IntN(len(v.Nodes)+1))
 				before := owners(&inc)
 				var cs Changes
-				if members[name] {
+				if r.IntN(8) == 0 {
+					// A member publishes a new reach: anything may move.
+					v.Reach = randomReach(r, v.Nodes)
+					cs = inc.SetReach(v.Reach)
+				} else if members[name] {
 					delete(members, name)
 					cs = inc.MemberLeft(name)
 					for _, c := range cs {
@@ -298,7 +331,7 @@ func TestOrderIndependent(t *testing.T) {
 	var want Table
 	want.Recompute(v)
 	for i := range 10 {
-		s := View{Nodes: slices.Clone(v.Nodes), Services: slices.Clone(v.Services), Members: slices.Clone(v.Members)}
+		s := View{Nodes: slices.Clone(v.Nodes), Services: slices.Clone(v.Services), Members: slices.Clone(v.Members), Reach: v.Reach}
 		r.Shuffle(len(s.Nodes), func(i, j int) { s.Nodes[i], s.Nodes[j] = s.Nodes[j], s.Nodes[i] })
 		r.Shuffle(len(s.Services), func(i, j int) { s.Services[i], s.Services[j] = s.Services[j], s.Services[i] })
 		r.Shuffle(len(s.Members), func(i, j int) { s.Members[i], s.Members[j] = s.Members[j], s.Members[i] })

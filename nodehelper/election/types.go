@@ -3,6 +3,8 @@ package election
 import (
 	"fmt"
 	"net/netip"
+
+	"github.com/barelb/barelb/nodehelper/ifaces"
 )
 
 // GroupKey identifies a group: the lowest of its addresses in netip.Addr order
@@ -75,6 +77,11 @@ type View struct {
 	// Members are the names of the live gossip members, the local node
 	// included once it has joined.
 	Members []string
+	// Reach is what each member can announce on, as it publishes it through
+	// the gossip (see ifaces.Reach). A node without an entry is taken to
+	// reach every address, as a peer that publishes nothing (an older
+	// version) always was.
+	Reach map[string]ifaces.Reach
 }
 
 // Exclusion is why a node cannot announce a group.
@@ -98,6 +105,10 @@ const (
 	// NoLocalEndpoint: a Service of the group has externalTrafficPolicy:
 	// Local and no ready, serving endpoint on this node.
 	NoLocalEndpoint
+	// NoInterface: the node has no usable interface for an address of the
+	// group while another candidate has a better one (see reachTier): its
+	// link carrying the address's subnet is down, say, while a peer's is up.
+	NoInterface
 )
 
 // String returns the reason as words fit for an Event message.
@@ -115,6 +126,8 @@ func (e Exclusion) String() string {
 		return "no ready endpoints"
 	case NoLocalEndpoint:
 		return "no ready local endpoint"
+	case NoInterface:
+		return "no interface for the address"
 	default:
 		return fmt.Sprintf("Exclusion(%d)", int(e))
 	}

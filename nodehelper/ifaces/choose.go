@@ -243,7 +243,7 @@ func NewChooser(links []Link, nodeAddr netip.Addr, f Filter) *Chooser {
 // Choose is Choose for vip against the Chooser's links.
 func (c *Chooser) Choose(vip netip.Addr) ([]string, Reason) {
 	vip = vip.Unmap()
-	if !vip.IsValid() || vip.IsUnspecified() || vip.IsMulticast() || vip.IsLoopback() || vip.IsLinkLocalUnicast() {
+	if !announceable(vip) {
 		return nil, ReasonInvalidAddress
 	}
 	var names []string
@@ -259,4 +259,65 @@ func (c *Chooser) Choose(vip netip.Addr) ([]string, Reason) {
 		return []string{c.nodeLink}, ReasonNodeLink
 	}
 	return nil, c.fallback
+}
+
+// Reach is what a node can announce on, as far as the election of its peers
+// is concerned: the connected prefixes of its eligible links, and whether it
+// has an eligible link holding its own address (Choose's fallback for
+// addresses outside every connected prefix). Each node publishes its Reach to
+// the others through the gossip, so that every node computes the same owner
+// for an address and none picks a node that cannot announce it.
+type Reach struct {
+	// Prefixes are the connected prefixes, masked, sorted and unique.
+	Prefixes []netip.Prefix
+	// NodeLink is set when an eligible link holds the node's address.
+	NodeLink bool
+}
+
+// Reach summarises the Chooser's links: Reach().Choose(a) says for every
+// address what c.Choose(a) says, without the link names.
+func (c *Chooser) Reach() Reach {
+	var r Reach
+	for _, l := range c.connected {
+		for _, p := range l.prefixes {
+			if announceable(p.Addr().Unmap()) { // no service address is link-local
+				r.Prefixes = append(r.Prefixes, p.Masked())
+			}
+		}
+	}
+	slices.SortFunc(r.Prefixes, comparePrefix)
+	r.Prefixes = slices.Compact(r.Prefixes)
+	r.NodeLink = c.nodeLink != ""
+	return r
+}
+
+// Choose says how a node with this reach would announce vip: ReasonConnected
+// when a prefix contains it, ReasonNodeLink when none does but the node link
+// is eligible, ReasonNoNodeLink (not OK) otherwise, and ReasonInvalidAddress
+// for an address nobody announces.
+func (r Reach) Choose(vip netip.Addr) Reason {
+	vip = vip.Unmap()
+	if !announceable(vip) {
+		return ReasonInvalidAddress
+	}
+	for _, p := range r.Prefixes {
+		if p.Contains(vip) {
+			return ReasonConnected
+		}
+	}
+	if r.NodeLink {
+		return ReasonNodeLink
+	}
+	return ReasonNoNodeLink
+}
+
+// Equal reports whether r and o are the same reach.
+func (r Reach) Equal(o Reach) bool {
+	return r.NodeLink == o.NodeLink && slices.Equal(r.Prefixes, o.Prefixes)
+}
+
+// announceable reports whether vip (unmapped) is an address ARP or NDP may
+// be answered for.
+func announceable(vip netip.Addr) bool {
+	return vip.IsValid() && !vip.IsUnspecified() && !vip.IsMulticast() && !vip.IsLoopback() && !vip.IsLinkLocalUnicast()
 }

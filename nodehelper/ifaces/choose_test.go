@@ -101,6 +101,11 @@ func TestChoose(t *testing.T) {
 			if reason.OK() != (len(got) > 0) {
 				t.Errorf("Choose() reason %v OK() = %t with %d links", reason, reason.OK(), len(got))
 			}
+			// The published summary must say what Choose says.
+			rr := NewChooser(tt.links, nodeAddr, tt.filter).Reach().Choose(vip)
+			if rr.OK() != reason.OK() || (reason.OK() && rr != reason) {
+				t.Errorf("Reach().Choose() = %v, Choose() reason %v", rr, reason)
+			}
 		})
 	}
 }
@@ -172,5 +177,39 @@ func TestReasonString(t *testing.T) {
 	}
 	if got := Reason(0).String(); got != "Unknown" {
 		t.Errorf("Reason(0).String() = %q, want Unknown", got)
+	}
+}
+
+func TestReach(t *testing.T) {
+	tests := []struct {
+		name  string
+		links []Link
+		node  string
+		want  Reach
+	}{
+		{name: "typical node", links: node, node: "192.0.2.1", want: Reach{
+			Prefixes: prefixes("192.0.2.0/24", "198.51.100.0/25", "203.0.113.0/24", "2001:db8::/64"),
+			NodeLink: true,
+		}},
+		{name: "node link down", links: []Link{node[11]}, node: "192.0.2.200", want: Reach{}},
+		{name: "same subnet twice", links: []Link{
+			{Name: "eth0", Index: 2, Flags: upRunning, Kind: "device", Prefixes: prefixes("192.0.2.1/24")},
+			{Name: "eth1", Index: 3, Flags: upRunning, Kind: "device", Prefixes: prefixes("192.0.2.9/24", "203.0.113.7/32")},
+		}, want: Reach{Prefixes: prefixes("192.0.2.0/24")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var nodeAddr netip.Addr
+			if tt.node != "" {
+				nodeAddr = netip.MustParseAddr(tt.node)
+			}
+			got := NewChooser(tt.links, nodeAddr, Filter{}).Reach()
+			if diff := cmp.Diff(tt.want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+				t.Errorf("Reach() (-want +got):\n%s", diff)
+			}
+			if !got.Equal(tt.want) {
+				t.Errorf("Equal() = false for equal reaches")
+			}
+		})
 	}
 }
