@@ -36,8 +36,8 @@ type Membership struct {
 	joinedCh  chan struct{}
 	changesCh chan struct{}
 
-	macs        macBook       // the members' published MACs (meta.go)
-	metaChanged chan struct{} // SetLocalMACs changed this node's meta
+	macs        metaBook      // the members' published MACs and reach (meta.go)
+	metaChanged chan struct{} // SetLocalLinks changed this node's meta
 
 	// leaves counts leave events of other members, for tests.
 	leaves atomic.Int64
@@ -67,6 +67,7 @@ func New(cfg Config, logger klog.Logger) (*Membership, error) {
 
 		metaChanged: make(chan struct{}, 1),
 	}
+	m.macs.name = cfg.NodeName
 	if cfg.AllowedSources != nil {
 		m.allow.replace(cfg.AllowedSources)
 	}
@@ -441,7 +442,7 @@ func (d eventDelegate) NotifyLeave(n *memberlist.Node) {
 	m.notify()
 }
 
-// NotifyUpdate is a member's metadata changing: its published MACs.
+// NotifyUpdate is a member's metadata changing: its published MACs and reach.
 func (d eventDelegate) NotifyUpdate(n *memberlist.Node) { d.m.macs.joined(n); d.m.notify() }
 
 func cloneKeys(keys [][]byte) [][]byte {
