@@ -120,10 +120,11 @@ func run(ctx context.Context, o options) error {
 		NewAnnouncer: func(ifi *net.Interface, onConflict func(announce.Conflict)) controller.Announcer {
 			return announce.New(ifi, announce.Options{Refresh: o.gratuitousRefresh, Conflict: onConflict})
 		},
-		MemberMACs:  members.MemberMACs,
-		PublishMACs: members.SetLocalMACs,
-		Events:      eventSink{recorder},
-		Metrics:     cm,
+		MemberMACs:   members.MemberMACs,
+		MemberReach:  members.MemberReach,
+		PublishLinks: members.SetLocalLinks,
+		Events:       eventSink{recorder},
+		Metrics:      cm,
 		OnNodes: func(nodes []*corev1.Node) {
 			// The gossip port accepts only the Nodes' InternalIPs, the
 			// same list the join targets come from.

@@ -68,7 +68,7 @@ func (c *Controller) recompute(ctx context.Context, l listers) {
 			c.o.OnNodes(k8sNodes)
 		}
 	}
-	changes := c.table.Recompute(election.View{Nodes: c.nodes, Services: infos, Members: c.members})
+	changes := c.table.Recompute(election.View{Nodes: c.nodes, Services: infos, Members: c.members, Reach: c.reach})
 	c.apply(ctx, l, changes)
 }
 
@@ -77,10 +77,14 @@ func (c *Controller) recompute(ctx context.Context, l listers) {
 func (c *Controller) apply(ctx context.Context, l listers, changes election.Changes) {
 	log := klog.FromContext(ctx)
 	c.linksChanged = false
-	c.publishMACs()
 	links := c.o.Links.Snapshot()
 	c.retireStale(ctx, links)
 	chooser := ifaces.NewChooser(links, c.o.NodeAddr, c.o.Filter)
+	if c.publishLinks(links, chooser) {
+		// This node's reach changed: it may have to yield groups to a
+		// peer with a better link for them, or take some back.
+		changes = changes.Then(c.refreshReach(ctx))
+	}
 	// Groups that get their first owner (new, or ownerless until now) are
 	// probed before they are announced; takeovers from a member are not,
 	// so that failover is not slowed.

@@ -127,21 +127,6 @@ func eligibleMACs(links []ifaces.Link, f ifaces.Filter) []net.HardwareAddr {
 	return slices.CompactFunc(out, func(a, b net.HardwareAddr) bool { return bytes.Equal(a, b) })
 }
 
-// publishMACs gives the gossip the MACs of the links this node may announce
-// on, when they changed.
-func (c *Controller) publishMACs() {
-	if c.o.PublishMACs == nil {
-		return
-	}
-	macs := eligibleMACs(c.o.Links.Snapshot(), c.o.Filter)
-	key := fmt.Sprint(macs)
-	if key == c.publishedMACs {
-		return
-	}
-	c.publishedMACs = key
-	c.o.PublishMACs(macs)
-}
-
 // refreshMembers hands every announcer the live members' MACs.
 func (c *Controller) refreshMembers() {
 	if c.o.MemberMACs == nil {

@@ -88,11 +88,17 @@ type Options struct {
 	// conflicts to onConflict, which does not block.
 	NewAnnouncer func(ifi *net.Interface, onConflict func(announce.Conflict)) Announcer
 	// MemberMACs, if set, returns the MACs the live gossip members publish
-	// (see PublishMACs); it must not block.
+	// (see PublishLinks); it must not block.
 	MemberMACs func() []net.HardwareAddr
-	// PublishMACs, if set, publishes to the gossip the MACs of the links
-	// this node may announce on; it must not block.
-	PublishMACs func(macs []net.HardwareAddr)
+	// MemberReach, if set, returns the reach the live gossip members
+	// publish, this node's included (see PublishLinks); the election
+	// prefers the nodes that can announce an address on its subnet. It
+	// must not block.
+	MemberReach func() map[string]ifaces.Reach
+	// PublishLinks, if set, publishes to the gossip the MACs of the links
+	// this node may announce on and its reach (what it can announce on);
+	// MemberReach returns the latter at once. It must not block.
+	PublishLinks func(macs []net.HardwareAddr, reach ifaces.Reach)
 	// Events records Events on Services and the ConfigMap.
 	Events EventSink
 	// Metrics may be nil.
@@ -150,10 +156,12 @@ type Controller struct {
 	memberChangeAt time.Time
 	// conflicts are the announcers' conflict reports (conflict.go);
 	// memberMACs the members' MACs last handed to the announcers, and
-	// publishedMACs the MACs last published.
-	conflicts     *conflictQueue
-	memberMACs    []net.HardwareAddr
-	publishedMACs string
+	// published the MACs and reach last published.
+	conflicts  *conflictQueue
+	memberMACs []net.HardwareAddr
+	published  string
+	// reach is the members' reach last given to the election.
+	reach map[string]ifaces.Reach
 }
 
 // New checks the options; it starts nothing.
@@ -332,7 +340,11 @@ func (c *Controller) Run(ctx context.Context) error {
 		nodes, _ := nodeInf.Lister().List(labels.Everything())
 		c.o.OnNodes(nodes)
 	}
-	c.publishMACs()
+	// The MACs and reach go with the join, so that no peer takes a
+	// stranger's claim for a conflict or elects this node for an address
+	// it cannot announce.
+	links := c.o.Links.Snapshot()
+	c.publishLinks(links, ifaces.NewChooser(links, c.o.NodeAddr, c.o.Filter))
 	log.Info("Caches synced; waiting for the first gossip join")
 	select {
 	case <-ctx.Done():
@@ -370,6 +382,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	c.members = c.o.Members.Members()
 	c.refreshMembers()
+	c.refreshReach(ctx)
 	c.recompute(ctx, l)
 	// Kubernetes changes are batched: a recompute reads every cache, and
 	// during a burst (a thousand Services created at once) recomputing per
@@ -442,6 +455,9 @@ func (c *Controller) membersChanged(ctx context.Context, l listers) {
 	for _, m := range joined {
 		changes = append(changes, c.table.MemberJoined(m)...)
 	}
+	// A member's reach changed (a link of its went down or up), or one
+	// that left took its reach along.
+	changes = changes.Then(c.refreshReach(ctx))
 	klog.FromContext(ctx).V(2).Info("Membership changed", "joined", joined, "left", left, "changes", len(changes))
 	c.apply(ctx, l, changes)
 }
