@@ -2,8 +2,11 @@ package election
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"testing"
+
+	"github.com/barelb/barelb/nodehelper/ifaces"
 )
 
 // benchView is a cluster of nodes Ready members and one Cluster-policy
@@ -75,4 +78,60 @@ func BenchmarkWeight(b *testing.B) {
 		sink += Weight("worker-0001", k)
 	}
 	_ = sink
+}
+
+// benchReach gives every node of v a reach connected to the bench
+// addresses' subnets, except every tenth, whose service link is down.
+func benchReach(v *View) {
+	up := ifaces.Reach{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.51.0.0/16"), netip.MustParsePrefix("2001:db8::/32")}, NodeLink: true}
+	cut := ifaces.Reach{NodeLink: true}
+	v.Reach = map[string]ifaces.Reach{}
+	for i, n := range v.Nodes {
+		if i%10 == 0 {
+			v.Reach[n.Name] = cut
+		} else {
+			v.Reach[n.Name] = up
+		}
+	}
+}
+
+func BenchmarkFullRecompute_10kx1k_reach(b *testing.B) {
+	v := benchView(10_000, 1_000)
+	benchReach(&v)
+	var tb Table
+	for b.Loop() {
+		tb.Recompute(v)
+	}
+}
+
+func BenchmarkMemberLeft_10kx1k_reach(b *testing.B) {
+	v := benchView(10_000, 1_000)
+	benchReach(&v)
+	var tb Table
+	tb.Recompute(v)
+	i := 0
+	for b.Loop() {
+		name := v.Nodes[i%len(v.Nodes)].Name
+		i++
+		tb.MemberLeft(name)
+		b.StopTimer()
+		tb.MemberJoined(name)
+		b.StartTimer()
+	}
+}
+
+// BenchmarkSetReach_10kx1k is one node's service link going down.
+func BenchmarkSetReach_10kx1k(b *testing.B) {
+	v := benchView(10_000, 1_000)
+	benchReach(&v)
+	var tb Table
+	tb.Recompute(v)
+	cut := maps.Clone(v.Reach)
+	cut[v.Nodes[1].Name] = ifaces.Reach{NodeLink: true}
+	for b.Loop() {
+		tb.SetReach(cut)
+		b.StopTimer()
+		tb.SetReach(v.Reach)
+		b.StartTimer()
+	}
 }

@@ -62,6 +62,12 @@ type Table struct {
 	class       []int32
 	classes     []ifaces.Reach
 	eligClasses []int32
+	// tierSets interns the tierSets of the groups by their ok pattern, so
+	// the many groups of one subnet share one (and its node arrays). It is
+	// emptied whenever the nodes' eligibility or reach changes. The mutex
+	// guards it during a parallel electAll.
+	tierMu   sync.Mutex
+	tierSets map[string]*tierSet
 
 	groups   []tgroup
 	groupIdx map[GroupKey]int32
@@ -79,10 +85,9 @@ type tgroup struct {
 	// owner is a node index or -1; weight is the owner's weight.
 	owner  int32
 	weight uint64
-	// reachOK, when not nil, says per reach class (index class+1; 0 for a
-	// node that publishes none) whether its nodes are of the group's best
-	// tier; nil means every candidate is.
-	reachOK []bool
+	// tiers, when not nil, are the reach classes of the group's best tier;
+	// nil means every candidate is of it.
+	tiers *tierSet
 }
 
 // Recompute replaces the table's view and elects every group afresh. It
@@ -252,7 +257,7 @@ func (t *Table) electAll() {
 // elect sets the owner of g from scratch.
 func (t *Table) elect(g *tgroup) {
 	g.owner, g.weight = -1, 0
-	g.reachOK = nil
+	g.tiers = nil
 	if g.req.noEndpoints {
 		return
 	}
@@ -270,14 +275,10 @@ func (t *Table) elect(g *tgroup) {
 		}
 		return
 	}
-	if g.reachOK != nil {
-		for j, i := range t.eligIdx {
-			if !t.reachAllows(g, i) {
-				continue
-			}
-			if w := mix(t.eligHash[j] ^ g.hash); g.owner < 0 || w > g.weight {
-				g.owner, g.weight = i, w
-			}
+	if g.tiers != nil {
+		if len(g.tiers.eligHash) > 0 {
+			i, w := electAmong(g.tiers.eligHash, g.hash)
+			g.owner, g.weight = g.tiers.eligIdx[i], w
 		}
 		return
 	}
@@ -287,12 +288,49 @@ func (t *Table) elect(g *tgroup) {
 	}
 }
 
-// restrict sets g.reachOK from the tiers of g's candidates (see reachTier):
+// tierSet is the reach classes of a group's best tier, and the ok nodes of
+// those classes as eligHash and eligIdx are for all.
+type tierSet struct {
+	// ok says per reach class (index class+1; 0 for a node that publishes
+	// none) whether its nodes are of the best tier.
+	ok       []bool
+	eligHash []uint64
+	eligIdx  []int32
+}
+
+// tierSetFor returns the interned tierSet of the pattern ok.
+func (t *Table) tierSetFor(ok []bool) *tierSet {
+	key := make([]byte, len(ok))
+	for i, b := range ok {
+		if b {
+			key[i] = 1
+		}
+	}
+	t.tierMu.Lock()
+	defer t.tierMu.Unlock()
+	if ts, found := t.tierSets[string(key)]; found {
+		return ts
+	}
+	ts := &tierSet{ok: slices.Clone(ok)}
+	for j, i := range t.eligIdx {
+		if ts.ok[t.class[i]+1] {
+			ts.eligHash = append(ts.eligHash, t.eligHash[j])
+			ts.eligIdx = append(ts.eligIdx, i)
+		}
+	}
+	if t.tierSets == nil {
+		t.tierSets = map[string]*tierSet{}
+	}
+	t.tierSets[string(key)] = ts
+	return ts
+}
+
+// restrict sets g.tiers from the tiers of g's candidates (see reachTier):
 // nil when they are all of the best tier, which is the rule, so that a
 // cluster whose nodes all reach the same subnets pays one tier per reach
 // class and group, not per node.
 func (t *Table) restrict(g *tgroup) {
-	g.reachOK = nil
+	g.tiers = nil
 	if len(t.classes) == 0 {
 		return
 	}
@@ -330,15 +368,17 @@ func (t *Table) restrict(g *tgroup) {
 	if uniform {
 		return
 	}
-	g.reachOK = make([]bool, len(t.classes)+1)
+	var obuf [17]bool
+	ok := obuf[:0]
 	for c := int32(-1); c < int32(len(t.classes)); c++ {
-		g.reachOK[c+1] = top > tierNone && tierOf(c) == top
+		ok = append(ok, top > tierNone && tierOf(c) == top)
 	}
+	g.tiers = t.tierSetFor(ok)
 }
 
 // reachAllows reports whether g's best tier admits node i.
 func (t *Table) reachAllows(g *tgroup, i int32) bool {
-	return g.reachOK == nil || g.reachOK[t.class[i]+1]
+	return g.tiers == nil || g.tiers.ok[t.class[i]+1]
 }
 
 // electAmong returns the index of the highest weight among the node hashes hs
@@ -375,6 +415,7 @@ func electAmong(hs []uint64, kh uint64) (int, uint64) {
 // Cluster-policy group.
 func (t *Table) refreshEligible() {
 	t.eligHash, t.eligIdx, t.eligClasses = t.eligHash[:0], t.eligIdx[:0], t.eligClasses[:0]
+	t.tierSets = nil // built from these arrays; the groups keep theirs until re-elected
 	for i, ok := range t.ok {
 		if ok {
 			t.eligHash = append(t.eligHash, t.nodeHash[i])
