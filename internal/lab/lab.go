@@ -273,23 +273,29 @@ func (l *Lab) Replug(ctx context.Context, h *Host) error {
 
 // plug creates h's veth pair into the bridge, with h's MAC and addresses on h's end, both up.
 func (l *Lab) plug(h *Host) error {
+	h.port = h.Name
+	return l.plugInto(bridgeName, h)
+}
+
+// plugInto creates a veth pair from bridge to h: h.port is the switch's end, h.Link h's end,
+// with h's MAC and addresses, both up.
+func (l *Lab) plugInto(bridge string, h *Host) error {
 	sw := l.Switch
-	br, err := sw.nl.LinkByName(bridgeName)
+	br, err := sw.nl.LinkByName(bridge)
 	if err != nil {
-		return fmt.Errorf("failed to find bridge in %s: %w", sw.Netns, err)
+		return fmt.Errorf("failed to find bridge %s in %s: %w", bridge, sw.Netns, err)
 	}
 	veth := &netlink.Veth{
-		LinkAttrs:        netlink.LinkAttrs{Name: h.Name, MasterIndex: br.Attrs().Index},
+		LinkAttrs:        netlink.LinkAttrs{Name: h.port, MasterIndex: br.Attrs().Index},
 		PeerName:         h.Link,
 		PeerHardwareAddr: h.MAC,
 		PeerNamespace:    netlink.NsFd(h.ns),
 	}
 	if err := sw.nl.LinkAdd(veth); err != nil {
-		return fmt.Errorf("failed to add veth %s/%s: %w", sw.Netns, h.Name, err)
+		return fmt.Errorf("failed to add veth %s/%s: %w", sw.Netns, h.port, err)
 	}
-	h.port = h.Name
 	// A bridge port is a layer-2 device: no IPv6 link-local address, no MLD of its own.
-	if err := sw.Do(func() error { return writeSysctl("net/ipv6/conf/"+h.Name+"/disable_ipv6", "1") }); err != nil {
+	if err := sw.Do(func() error { return writeSysctl("net/ipv6/conf/"+h.port+"/disable_ipv6", "1") }); err != nil {
 		return err
 	}
 	if err := sw.nl.LinkSetUp(veth); err != nil {
