@@ -22,6 +22,7 @@ import (
 
 	"github.com/barelb/barelb/internal/allocator"
 	"github.com/barelb/barelb/internal/config"
+	"github.com/barelb/barelb/internal/contract"
 	"github.com/barelb/barelb/internal/kubecache"
 	"github.com/barelb/barelb/internal/lastapplied"
 	"github.com/barelb/barelb/internal/svcrequest"
@@ -192,7 +193,7 @@ func (c *controller) restore(ctx context.Context, s *state, svcs []*v1.Service) 
 		if errors.As(err, &ce) {
 			ns, name, _ := strings.Cut(ce.Service, "/")
 			if svc, gerr := s.services.Get(ns, name); gerr == nil {
-				s.recorder.Event(svc, v1.EventTypeWarning, string(ReasonAddressConflict), err.Error())
+				s.recorder.Event(svc, v1.EventTypeWarning, string(contract.ReasonAddressConflict), err.Error())
 			}
 		}
 	}
@@ -212,7 +213,7 @@ func (c *controller) reportOrphans(ctx context.Context, s *state, orphans []allo
 		klog.FromContext(ctx).Info("Address orphaned", "service", o.Service, "address", o.Address)
 		ns, name, _ := strings.Cut(o.Service, "/")
 		if svc, err := s.services.Get(ns, name); err == nil {
-			s.recorder.Event(svc, v1.EventTypeWarning, string(ReasonAddressOrphaned), orphanMessage(o.Address))
+			s.recorder.Event(svc, v1.EventTypeWarning, string(contract.ReasonAddressOrphaned), orphanMessage(o.Address))
 		}
 	}
 }
@@ -227,7 +228,7 @@ func (c *controller) load(ctx context.Context, s *state, lister corelisters.Conf
 		if !c.missingReported {
 			msg := fmt.Sprintf("ConfigMap %s/%s not found: the last good configuration stays in use", c.ref.Namespace, c.ref.Name)
 			logger.Info("Config ConfigMap missing; keeping the last good configuration")
-			s.recorder.Event(c.objectRef(), v1.EventTypeWarning, string(ReasonConfigMissing), msg)
+			s.recorder.Event(c.objectRef(), v1.EventTypeWarning, string(contract.ReasonConfigMissing), msg)
 			c.missingReported = true
 		}
 		c.applied = nil
@@ -247,7 +248,7 @@ func (c *controller) load(ctx context.Context, s *state, lister corelisters.Conf
 		c.applied = nil
 		msg := fmt.Sprintf("ConfigMap has no key %q: the last good configuration stays in use", c.ref.Key)
 		logger.Info("Config key missing; keeping the last good configuration")
-		s.recorder.Event(cm, v1.EventTypeWarning, string(ReasonConfigMissing), msg)
+		s.recorder.Event(cm, v1.EventTypeWarning, string(contract.ReasonConfigMissing), msg)
 		return nil
 	}
 	c.applied = &data
@@ -256,12 +257,12 @@ func (c *controller) load(ctx context.Context, s *state, lister corelisters.Conf
 		c.p.metrics.configStale.Set(1)
 		logger.Error(errors.New(config.Summary(err, logSummaryLimit)), "Invalid configuration, not applied; the last good configuration stays in use",
 			"errors", config.ErrorCount(err))
-		s.recorder.Event(cm, v1.EventTypeWarning, string(ReasonInvalidConfig), invalidMessage(err))
+		s.recorder.Event(cm, v1.EventTypeWarning, string(contract.ReasonInvalidConfig), invalidMessage(err))
 		return nil
 	}
 	for _, w := range warnings {
 		logger.Info("Configuration warning", "warning", w)
-		s.recorder.Event(cm, v1.EventTypeWarning, string(ReasonConfigWarning), fmt.Sprint(w))
+		s.recorder.Event(cm, v1.EventTypeWarning, string(contract.ReasonConfigWarning), fmt.Sprint(w))
 	}
 	c.p.metrics.configStale.Set(0)
 	now := time.Now()
@@ -270,7 +271,7 @@ func (c *controller) load(ctx context.Context, s *state, lister corelisters.Conf
 		c.unsaved = &rec
 	}
 	logger.Info("Configuration loaded", "pools", len(cfg.Pools))
-	s.recorder.Event(cm, v1.EventTypeNormal, string(ReasonConfigLoaded), fmt.Sprintf("configuration applied: %d pools", len(cfg.Pools)))
+	s.recorder.Event(cm, v1.EventTypeNormal, string(contract.ReasonConfigLoaded), fmt.Sprintf("configuration applied: %d pools", len(cfg.Pools)))
 	return cfg
 }
 

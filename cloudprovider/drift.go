@@ -19,6 +19,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/barelb/barelb/internal/allocator"
+	"github.com/barelb/barelb/internal/contract"
 	"github.com/barelb/barelb/internal/svcrequest"
 )
 
@@ -370,6 +371,6 @@ func (d *drift) sync(ctx context.Context, key string) error {
 	msg := r.message()
 	d.p.metrics.statusRepairs.WithLabelValues(r.reason()).Inc()
 	klog.FromContext(ctx).Info("Repaired a drifted Service status", "service", key, "shown", svcrequest.IngressAddresses(svc), "wrote", r.Want, "reason", r.reason())
-	d.s.recorder.Event(svc, v1.EventTypeWarning, string(ReasonStatusRepaired), msg)
+	d.s.recorder.Event(svc, v1.EventTypeWarning, string(contract.ReasonStatusRepaired), msg)
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/barelb/barelb/internal/config"
+	"github.com/barelb/barelb/internal/contract"
 	"github.com/barelb/barelb/internal/lastapplied"
 )
 
@@ -63,7 +64,7 @@ func (c *controller) saveRecord(ctx context.Context, s *state) {
 		logger.Error(err, "Failed to save the last applied configuration; will retry", "retry", c.saveBackoff)
 		if c.saveFailed != want.Source {
 			c.saveFailed = want.Source
-			s.recorder.Event(c.objectRef(), v1.EventTypeWarning, string(ReasonLastAppliedNotSaved),
+			s.recorder.Event(c.objectRef(), v1.EventTypeWarning, string(contract.ReasonLastAppliedNotSaved),
 				fmt.Sprintf("failed to save the applied configuration to %s/%s (a restart while the ConfigMap is invalid would have no configuration to run on): %v",
 					lastapplied.Namespace, lastapplied.Name, err))
 		}
@@ -138,6 +139,6 @@ func (c *controller) fromRecord(ctx context.Context, s *state) *config.Config {
 	c.p.metrics.configStale.Set(1)
 	msg := fmt.Sprintf("the ConfigMap's configuration is not applied; running on %s: %d pools", rec.Describe(), len(cfg.Pools))
 	logger.Info("Running on the last applied configuration", "appliedAt", rec.AppliedAt, "resourceVersion", rec.Source.ResourceVersion, "pools", len(cfg.Pools))
-	s.recorder.Event(c.objectRef(), v1.EventTypeWarning, string(ReasonConfigFromLastApplied), msg)
+	s.recorder.Event(c.objectRef(), v1.EventTypeWarning, string(contract.ReasonConfigFromLastApplied), msg)
 	return cfg
 }

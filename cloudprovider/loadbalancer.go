@@ -14,6 +14,7 @@ import (
 
 	"github.com/barelb/barelb/internal/allocator"
 	"github.com/barelb/barelb/internal/config"
+	"github.com/barelb/barelb/internal/contract"
 	"github.com/barelb/barelb/internal/svcrequest"
 )
 
@@ -140,7 +141,7 @@ func (lb *loadBalancer) refused(svc *v1.Service, s *state, reason, msg string) {
 		return
 	}
 	lb.p.metrics.allocationFailures.WithLabelValues(reason).Inc()
-	s.recorder.Event(svc, v1.EventTypeWarning, string(ReasonAllocationFailed), msg)
+	s.recorder.Event(svc, v1.EventTypeWarning, string(contract.ReasonAllocationFailed), msg)
 }
 
 // allocated records IPAllocated on the Service; a Warning for a BGP pool, whose
@@ -151,7 +152,7 @@ func (lb *loadBalancer) allocated(svc *v1.Service, s *state, a allocator.Assignm
 	if poolProtocol(s.cfg.Load(), a.Pool) == config.BGP {
 		typ = v1.EventTypeWarning
 	}
-	s.recorder.Event(svc, typ, string(ReasonIPAllocated), msg)
+	s.recorder.Event(svc, typ, string(contract.ReasonIPAllocated), msg)
 }
 
 // allocatedMessage is the IPAllocated message: "assigned 198.51.100.3 from pool my-ip-space".

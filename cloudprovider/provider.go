@@ -16,14 +16,16 @@ import (
 
 	"github.com/barelb/barelb/internal/allocator"
 	"github.com/barelb/barelb/internal/config"
+	"github.com/barelb/barelb/internal/contract"
 	"github.com/barelb/barelb/internal/svcrequest"
 )
 
 // ProviderName is the name barelb registers under: --cloud-provider=barelb.
 const ProviderName = "barelb"
 
-// clientName is the user agent of barelb's own API clients (informers, events).
-const clientName = "barelb-ccm"
+// clientName is the user agent of barelb's own API clients (informers, events)
+// and the source of its Events.
+const clientName = contract.ComponentCCM
 
 // pendingRetry is how soon the service controller retries a Service that got no
 // address. See (*loadBalancer).EnsureLoadBalancer for why barelb polls instead of

@@ -43,8 +43,8 @@ func TestMetricsDocListsEverything(t *testing.T) {
 
 // collect returns the metric names defined in the non-test Go files under
 // root (the Name of a metric's options, the name given to NewDesc) and the
-// string constants of the Event and condition reasons of cloudprovider/ and
-// nodehelper/controller/.
+// string constants of the Event and condition reasons of internal/contract/,
+// where the CCM and the node helpers take them from.
 func collect(t *testing.T, root string) (metrics, reasons []string) {
 	t.Helper()
 	fset := token.NewFileSet()
@@ -66,8 +66,7 @@ func collect(t *testing.T, root string) (metrics, reasons []string) {
 			return err
 		}
 		rel, _ := filepath.Rel(root, path)
-		reasonFile := strings.HasPrefix(rel, "cloudprovider"+string(filepath.Separator)) ||
-			strings.HasPrefix(rel, filepath.Join("nodehelper", "controller")+string(filepath.Separator))
+		reasonFile := strings.HasPrefix(rel, filepath.Join("internal", "contract")+string(filepath.Separator))
 		ast.Inspect(f, func(n ast.Node) bool {
 			switch n := n.(type) {
 			case *ast.KeyValueExpr:

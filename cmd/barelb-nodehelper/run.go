@@ -23,6 +23,7 @@ import (
 	"k8s.io/component-base/metrics"
 	"k8s.io/klog/v2"
 
+	"github.com/barelb/barelb/internal/contract"
 	"github.com/barelb/barelb/nodehelper/announce"
 	"github.com/barelb/barelb/nodehelper/controller"
 	"github.com/barelb/barelb/nodehelper/ifaces"
@@ -103,7 +104,7 @@ func run(ctx context.Context, o options) error {
 
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	defer broadcaster.Shutdown()
-	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "barelb-nodehelper", Host: o.nodeName})
+	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: contract.ComponentNodeHelper, Host: o.nodeName})
 
 	cmNS, cmName, _ := strings.Cut(o.configMap, "/")
 	ctrl, err := controller.New(controller.Options{

@@ -5,9 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -216,58 +213,4 @@ func docControlPlane(t *testing.T) (kubeconfig, skip string) {
 		}
 	})
 	return cp.Kubeconfig(), ""
-}
-
-// TestNamesMatchControllers checks that the Event reasons and the condition
-// type barelbctl reads are those the CCM and the node helpers write. It reads
-// their constants from the source rather than importing the controllers.
-func TestNamesMatchControllers(t *testing.T) {
-	consts := map[string]string{}
-	for _, f := range []string{
-		filepath.Join(repoRoot, "cloudprovider", "events.go"),
-		filepath.Join(repoRoot, "nodehelper", "controller", "apply.go"),
-		filepath.Join(repoRoot, "nodehelper", "controller", "status.go"),
-		filepath.Join(repoRoot, "cloudprovider", "provider.go"),
-	} {
-		file, err := parser.ParseFile(token.NewFileSet(), f, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ast.Inspect(file, func(n ast.Node) bool {
-			if vs, ok := n.(*ast.ValueSpec); ok {
-				for i, id := range vs.Names {
-					if i < len(vs.Values) {
-						if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
-							consts[id.Name], _ = strconv.Unquote(lit.Value)
-						}
-					}
-				}
-			}
-			return true
-		})
-	}
-	tests := []struct {
-		name  string
-		ours  string
-		there string // the controllers' constant
-	}{
-		{name: "IPAllocated", ours: reasonIPAllocated, there: "ReasonIPAllocated"},
-		{name: "AllocationFailed", ours: reasonAllocationFailed, there: "ReasonAllocationFailed"},
-		{name: "AddressOrphaned", ours: reasonAddressOrphaned, there: "ReasonAddressOrphaned"},
-		{name: "AddressConflict", ours: reasonAddressConflict, there: "ReasonAddressConflict"},
-		{name: "nodeAssigned", ours: reasonNodeAssigned, there: "ReasonNodeAssigned"},
-		{name: "NotAnnounced", ours: reasonNotAnnounced, there: "ReasonNotAnnounced"},
-		{name: "NoInterface", ours: reasonNoInterface, there: "ReasonNoInterface"},
-		{name: "BGPNotSupported", ours: reasonBGPNotSupported, there: "ReasonBGPNotSupported"},
-		{name: "condition", ours: conditionAnnounced, there: "ConditionAnnounced"},
-		{name: "Announced condition reason", ours: conditionReasonAnnounced, there: "ConditionReasonAnnounced"},
-		{name: "CCM event source", ours: componentCCM, there: "clientName"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got, ok := consts[tt.there]; !ok || got != tt.ours {
-				t.Errorf("controllers' %s = %q (defined: %t), barelbctl reads %q", tt.there, got, ok, tt.ours)
-			}
-		})
-	}
 }

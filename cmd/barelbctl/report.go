@@ -15,34 +15,9 @@ import (
 
 	"github.com/barelb/barelb/internal/allocator"
 	"github.com/barelb/barelb/internal/config"
+	"github.com/barelb/barelb/internal/contract"
 	"github.com/barelb/barelb/internal/lastapplied"
 	"github.com/barelb/barelb/internal/svcrequest"
-)
-
-// The names barelb's controllers write, as the CCM (cloudprovider/events.go) and
-// the node helpers (nodehelper/controller) define them. barelbctl repeats them
-// rather than importing the controllers; TestNamesMatchControllers keeps them equal.
-const (
-	reasonIPAllocated      = "IPAllocated"
-	reasonAllocationFailed = "AllocationFailed"
-	reasonAddressOrphaned  = "AddressOrphaned"
-	reasonAddressConflict  = "AddressConflict"
-	reasonNodeAssigned     = "nodeAssigned"
-	reasonNotAnnounced     = "NotAnnounced"
-	reasonNoInterface      = "NoInterface"
-	reasonBGPNotSupported  = "BGPNotSupported"
-
-	conditionAnnounced = "barelb.io/Announced"
-	// conditionReasonAnnounced is the reason of a True condition whose
-	// message says who announces; any other True reason (AddressConflict: the
-	// owner kept the address against another MAC) is a problem to show.
-	conditionReasonAnnounced = "Announced"
-
-	// The event sources of the CCM and the node helpers. MetalLB records some
-	// of the same reasons (nodeAssigned, AllocationFailed, IPAllocated), so
-	// Events of other sources are ignored.
-	componentCCM        = "barelb-ccm"
-	componentNodeHelper = "barelb-nodehelper"
 )
 
 // Reasons barelbctl itself gives a problem it finds.
@@ -212,7 +187,7 @@ func buildReport(st clusterState) report {
 		for _, err := range alloc.Restore(claims) {
 			var ce *allocator.ClaimError
 			if errors.As(err, &ce) {
-				claimProblems[ce.Service] = append(claimProblems[ce.Service], problem{Reason: reasonAddressConflict, Message: err.Error()})
+				claimProblems[ce.Service] = append(claimProblems[ce.Service], problem{Reason: string(contract.ReasonAddressConflict), Message: err.Error()})
 			}
 		}
 		for _, o := range alloc.Orphans() {
@@ -230,7 +205,7 @@ func buildReport(st clusterState) report {
 		sr := serviceFor(svc, cfg, svcEvents[key])
 		sr.Problems = append(sr.Problems, claimProblems[key]...)
 		for _, a := range orphans[key] {
-			sr.Problems = append(sr.Problems, problem{Reason: reasonAddressOrphaned,
+			sr.Problems = append(sr.Problems, problem{Reason: string(contract.ReasonAddressOrphaned),
 				Message: fmt.Sprintf("%s is in no configured pool: the Service keeps it until it is deleted, no other Service gets it, and it is not announced", a)})
 		}
 		r.Services = append(r.Services, sr)
@@ -325,8 +300,8 @@ func serviceFor(svc *corev1.Service, cfg *config.Config, events []*corev1.Event)
 	}
 
 	// Allocation: the newest of IPAllocated / AllocationFailed / AddressConflict.
-	alloc := newest(events, []string{reasonIPAllocated, reasonAllocationFailed, reasonAddressConflict})
-	if alloc != nil && alloc.Reason != reasonIPAllocated {
+	alloc := newest(events, []contract.EventReason{contract.ReasonIPAllocated, contract.ReasonAllocationFailed, contract.ReasonAddressConflict})
+	if alloc != nil && contract.EventReason(alloc.Reason) != contract.ReasonIPAllocated {
 		sr.Problems = append(sr.Problems, problem{Reason: alloc.Reason, Message: alloc.Message})
 	} else if len(addrs) == 0 && alloc == nil {
 		sr.Problems = append(sr.Problems, problem{Reason: reasonPending,
@@ -343,20 +318,20 @@ func serviceFor(svc *corev1.Service, cfg *config.Config, events []*corev1.Event)
 					pools = append(pools, p.Name)
 				}
 				if p.Protocol == config.BGP {
-					bgp = append(bgp, fmt.Sprintf("%s is from BGP pool %q: BGP is not supported by barelb, the address is assigned but not announced", a, p.Name))
+					bgp = append(bgp, contract.BGPNotSupportedMessage(a, p.Name))
 				}
 			}
 		}
 		sr.Pool = strings.Join(pools, ",")
 	} else {
-		for _, reason := range []string{reasonBGPNotSupported, reasonAddressOrphaned} {
-			if e := newest(events, []string{reason}); e != nil && len(addrs) > 0 {
+		for _, reason := range []contract.EventReason{contract.ReasonBGPNotSupported, contract.ReasonAddressOrphaned} {
+			if e := newest(events, []contract.EventReason{reason}); e != nil && len(addrs) > 0 {
 				sr.Problems = append(sr.Problems, problem{Reason: e.Reason, Message: e.Message})
 			}
 		}
 	}
 	for _, m := range bgp {
-		sr.Problems = append(sr.Problems, problem{Reason: reasonBGPNotSupported, Message: m})
+		sr.Problems = append(sr.Problems, problem{Reason: string(contract.ReasonBGPNotSupported), Message: m})
 	}
 
 	if len(addrs) == 0 || len(bgp) > 0 {
@@ -378,13 +353,13 @@ func serviceFor(svc *corev1.Service, cfg *config.Config, events []*corev1.Event)
 // nodeAssigned / NotAnnounced / NoInterface Events.
 func announcementOf(svc *corev1.Service, events []*corev1.Event) (*announcement, *problem) {
 	for _, c := range svc.Status.Conditions {
-		if c.Type != conditionAnnounced {
+		if c.Type != contract.ConditionAnnounced {
 			continue
 		}
 		switch c.Status {
 		case metav1.ConditionTrue:
 			a := parseAnnouncement(c.Message)
-			if a == nil && c.Reason != conditionReasonAnnounced {
+			if a == nil && contract.ConditionReason(c.Reason) != contract.ConditionReasonAnnounced {
 				return nil, &problem{Reason: c.Reason, Message: c.Message}
 			}
 			if a == nil {
@@ -396,11 +371,11 @@ func announcementOf(svc *corev1.Service, events []*corev1.Event) (*announcement,
 			return nil, &problem{Reason: c.Reason, Message: c.Message}
 		}
 	}
-	e := newest(events, []string{reasonNodeAssigned, reasonNotAnnounced, reasonNoInterface})
+	e := newest(events, []contract.EventReason{contract.ReasonNodeAssigned, contract.ReasonNotAnnounced, contract.ReasonNoInterface})
 	if e == nil {
 		return nil, nil
 	}
-	if e.Reason != reasonNodeAssigned {
+	if contract.EventReason(e.Reason) != contract.ReasonNodeAssigned {
 		return nil, &problem{Reason: e.Reason, Message: e.Message}
 	}
 	a := parseAnnouncement(e.Message)
@@ -426,45 +401,17 @@ func announces(a *announcement, addrs []netip.Addr) bool {
 	return false
 }
 
-// parseAnnouncement reads the node helpers' message
-// "announcing 198.51.100.3 on eth0,eth1, 2001:db8::3 on eth0 from node n2".
-// It also accepts the node before the interfaces
-// ("announcing 198.51.100.3 from node n2 on eth0"). It returns nil for any other text.
+// parseAnnouncement reads the node helpers' announcement (see
+// contract.ParseAnnouncement) into its presentation. It returns nil for any
+// other text.
 func parseAnnouncement(msg string) *announcement {
-	rest, ok := strings.CutPrefix(strings.TrimSpace(msg), "announcing ")
-	if !ok {
+	ca, err := contract.ParseAnnouncement(msg)
+	if err != nil {
 		return nil
 	}
-	i := strings.LastIndex(rest, " from node ")
-	if i < 0 {
-		return nil
-	}
-	parts, node := rest[:i], rest[i+len(" from node "):]
-	trailing := ""
-	if n, ifs, ok := strings.Cut(node, " on "); ok {
-		node, trailing = n, ifs
-	}
-	node = strings.TrimSpace(node)
-	if node == "" || strings.ContainsAny(node, " ,") {
-		return nil
-	}
-	a := &announcement{Node: node, Addresses: []announcedAddress{}}
-	for _, part := range strings.Split(parts, ", ") {
-		addr, ifs, _ := strings.Cut(strings.TrimSpace(part), " on ")
-		if ifs == "" {
-			ifs = trailing
-		}
-		ip, err := netip.ParseAddr(addr)
-		if err != nil {
-			return nil
-		}
-		aa := announcedAddress{Address: ip.String(), Interfaces: []string{}}
-		for _, name := range strings.Split(ifs, ",") {
-			if name = strings.TrimSpace(name); name != "" {
-				aa.Interfaces = append(aa.Interfaces, name)
-			}
-		}
-		a.Addresses = append(a.Addresses, aa)
+	a := &announcement{Node: ca.Node, Addresses: []announcedAddress{}}
+	for _, aa := range ca.Addresses {
+		a.Addresses = append(a.Addresses, announcedAddress{Address: aa.Addr.String(), Interfaces: append([]string{}, aa.Interfaces...)})
 	}
 	return a
 }
@@ -505,7 +452,7 @@ func splitEvents(st clusterState) (map[string][]*corev1.Event, []*corev1.Event) 
 // the core/v1 (source) or the events.k8s.io/v1 (reportingController) API.
 func fromBarelb(e *corev1.Event) bool {
 	for _, c := range []string{e.Source.Component, e.ReportingController} {
-		if c == componentCCM || c == componentNodeHelper {
+		if c == contract.ComponentCCM || c == contract.ComponentNodeHelper {
 			return true
 		}
 	}
@@ -514,10 +461,10 @@ func fromBarelb(e *corev1.Event) bool {
 
 // newest returns the newest Event with one of reasons (any reason when
 // reasons is nil), or nil.
-func newest(events []*corev1.Event, reasons []string) *corev1.Event {
+func newest(events []*corev1.Event, reasons []contract.EventReason) *corev1.Event {
 	var best *corev1.Event
 	for _, e := range events {
-		if reasons != nil && !slices.Contains(reasons, e.Reason) {
+		if reasons != nil && !slices.Contains(reasons, contract.EventReason(e.Reason)) {
 			continue
 		}
 		if best == nil || newer(e, best) {

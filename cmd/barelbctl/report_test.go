@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/barelb/barelb/internal/contract"
 	"github.com/barelb/barelb/internal/gossipkey"
 	"github.com/barelb/barelb/internal/lastapplied"
 )
@@ -86,25 +87,25 @@ func svc(name string, createdAt int, addrs ...string) corev1.Service {
 }
 
 // event is an Event on the named Service (or the config ConfigMap for name "cm") at base+at seconds.
-func event(name, typ, reason string, at int, msg string) corev1.Event {
+func event(name, typ string, reason contract.EventReason, at int, msg string) corev1.Event {
 	obj := corev1.ObjectReference{Kind: "Service", Namespace: "default", Name: name, UID: types.UID("uid-" + name)}
 	if name == "cm" {
 		obj = corev1.ObjectReference{Kind: "ConfigMap", Namespace: "barelb-system", Name: "config"}
 	}
-	source := componentNodeHelper
+	source := contract.ComponentNodeHelper
 	switch reason {
-	case reasonIPAllocated, reasonAllocationFailed, reasonAddressOrphaned, reasonAddressConflict:
-		source = componentCCM
+	case contract.ReasonIPAllocated, contract.ReasonAllocationFailed, contract.ReasonAddressOrphaned, contract.ReasonAddressConflict:
+		source = contract.ComponentCCM
 	}
 	if name == "cm" {
-		source = componentCCM
+		source = contract.ComponentCCM
 	}
-	return corev1.Event{InvolvedObject: obj, Type: typ, Reason: reason, Message: msg, Source: corev1.EventSource{Component: source},
+	return corev1.Event{InvolvedObject: obj, Type: typ, Reason: string(reason), Message: msg, Source: corev1.EventSource{Component: source},
 		LastTimestamp: metav1.NewTime(base.Add(time.Duration(at) * time.Second))}
 }
 
 func withCondition(s corev1.Service, status metav1.ConditionStatus, reason, msg string) corev1.Service {
-	s.Status.Conditions = append(s.Status.Conditions, metav1.Condition{Type: conditionAnnounced, Status: status, Reason: reason, Message: msg,
+	s.Status.Conditions = append(s.Status.Conditions, metav1.Condition{Type: contract.ConditionAnnounced, Status: status, Reason: reason, Message: msg,
 		LastTransitionTime: metav1.NewTime(base)})
 	return s
 }
@@ -135,12 +136,23 @@ func TestBuildReportServices(t *testing.T) {
 			name: "announced, read from the condition over older events",
 			svcs: []corev1.Service{withCondition(svc("web", 0, "198.51.100.1"), metav1.ConditionTrue, "Announced", n2), clusterIP},
 			events: []corev1.Event{
-				event("web", "Normal", reasonIPAllocated, 1, "assigned 198.51.100.1 from pool l2"),
-				event("web", "Warning", reasonNotAnnounced, 2, "no node can announce 198.51.100.1: no nodes"),
+				event("web", "Normal", contract.ReasonIPAllocated, 1, "assigned 198.51.100.1 from pool l2"),
+				event("web", "Warning", contract.ReasonNotAnnounced, 2, "no node can announce 198.51.100.1: no nodes"),
 			},
 			want: []serviceReport{{Namespace: "default", Name: "web", Addresses: []string{"198.51.100.1"}, Pool: "l2", Problems: []problem{},
 				Announcement: &announcement{Node: "n2", Source: "condition", Since: base,
 					Addresses: []announcedAddress{{Address: "198.51.100.1", Interfaces: []string{"eth0"}}}}}},
+		},
+		{
+			// The owner's condition names the Service's addresses it leaves out;
+			// barelbctl read it as unreadable before the contract package.
+			name: "announced, with an address in no pool",
+			svcs: []corev1.Service{withCondition(svc("web", 0, "198.51.100.1", "2001:db8:1::7"), metav1.ConditionTrue, "Announced",
+				"announcing 198.51.100.1 on eth0 from node n2; 2001:db8:1::7 not announced: in no layer2 pool of the configuration")},
+			want: []serviceReport{{Namespace: "default", Name: "web", Addresses: []string{"198.51.100.1", "2001:db8:1::7"}, Pool: "l2",
+				Announcement: &announcement{Node: "n2", Source: "condition", Since: base,
+					Addresses: []announcedAddress{{Address: "198.51.100.1", Interfaces: []string{"eth0"}}}},
+				Problems: []problem{{Reason: string(contract.ReasonAddressOrphaned), Message: "2001:db8:1::7 is in no configured pool: the Service keeps it until it is deleted, no other Service gets it, and it is not announced"}}}},
 		},
 		{
 			name: "condition true but the owner fights another MAC",
@@ -159,9 +171,9 @@ func TestBuildReportServices(t *testing.T) {
 			name: "newest nodeAssigned event wins after a failover",
 			svcs: []corev1.Service{svc("web", 0, "198.51.100.1")},
 			events: []corev1.Event{
-				event("web", "Normal", reasonNodeAssigned, 5, "announcing 198.51.100.1 on eth1 from node n3"),
-				event("web", "Warning", reasonNotAnnounced, 3, "no node can announce 198.51.100.1: no nodes"),
-				event("web", "Normal", reasonNodeAssigned, 1, n2),
+				event("web", "Normal", contract.ReasonNodeAssigned, 5, "announcing 198.51.100.1 on eth1 from node n3"),
+				event("web", "Warning", contract.ReasonNotAnnounced, 3, "no node can announce 198.51.100.1: no nodes"),
+				event("web", "Normal", contract.ReasonNodeAssigned, 1, n2),
 			},
 			want: []serviceReport{{Namespace: "default", Name: "web", Addresses: []string{"198.51.100.1"}, Pool: "l2", Problems: []problem{},
 				Announcement: &announcement{Node: "n3", Source: "event", Since: base.Add(5 * time.Second),
@@ -170,24 +182,24 @@ func TestBuildReportServices(t *testing.T) {
 		{
 			name:   "an announcement of an address the Service no longer holds is ignored",
 			svcs:   []corev1.Service{svc("web", 0, "198.51.100.2")},
-			events: []corev1.Event{event("web", "Normal", reasonNodeAssigned, 1, n2)},
+			events: []corev1.Event{event("web", "Normal", contract.ReasonNodeAssigned, 1, n2)},
 			want:   []serviceReport{{Namespace: "default", Name: "web", Addresses: []string{"198.51.100.2"}, Pool: "l2", Problems: []problem{}}},
 		},
 		{
 			name: "not announced after having been",
 			svcs: []corev1.Service{svc("web", 0, "198.51.100.1")},
 			events: []corev1.Event{
-				event("web", "Normal", reasonNodeAssigned, 1, n2),
-				event("web", "Warning", reasonNotAnnounced, 3, "no node can announce 198.51.100.1: no nodes"),
+				event("web", "Normal", contract.ReasonNodeAssigned, 1, n2),
+				event("web", "Warning", contract.ReasonNotAnnounced, 3, "no node can announce 198.51.100.1: no nodes"),
 			},
 			want: []serviceReport{{Namespace: "default", Name: "web", Addresses: []string{"198.51.100.1"}, Pool: "l2",
-				Problems: []problem{{Reason: reasonNotAnnounced, Message: "no node can announce 198.51.100.1: no nodes"}}}},
+				Problems: []problem{{Reason: string(contract.ReasonNotAnnounced), Message: "no node can announce 198.51.100.1: no nodes"}}}},
 		},
 		{
 			name: "events of an earlier Service of the same name are ignored",
 			svcs: []corev1.Service{svc("web", 0, "198.51.100.1")},
 			events: func() []corev1.Event {
-				e := event("web", "Warning", reasonNotAnnounced, 3, "old")
+				e := event("web", "Warning", contract.ReasonNotAnnounced, 3, "old")
 				e.InvolvedObject.UID = "uid-before"
 				return []corev1.Event{e}
 			}(),
@@ -197,9 +209,9 @@ func TestBuildReportServices(t *testing.T) {
 			name: "MetalLB's Events are not barelb's",
 			svcs: []corev1.Service{svc("web", 0, "198.51.100.1")},
 			events: func() []corev1.Event {
-				e := event("web", "Normal", reasonNodeAssigned, 3, `announcing from node "n1" with protocol "layer2"`)
+				e := event("web", "Normal", contract.ReasonNodeAssigned, 3, `announcing from node "n1" with protocol "layer2"`)
 				e.Source.Component = "metallb-speaker"
-				f := event("web", "Warning", reasonAllocationFailed, 4, "old failure")
+				f := event("web", "Warning", contract.ReasonAllocationFailed, 4, "old failure")
 				f.Source = corev1.EventSource{}
 				f.ReportingController = "metallb-controller"
 				return []corev1.Event{e, f}
@@ -210,8 +222,8 @@ func TestBuildReportServices(t *testing.T) {
 			name: "events.k8s.io Events count",
 			svcs: []corev1.Service{svc("web", 0, "198.51.100.1")},
 			events: func() []corev1.Event {
-				e := event("web", "Normal", reasonNodeAssigned, 3, "announcing 198.51.100.1 on eth0 from node n2")
-				e.Source, e.ReportingController = corev1.EventSource{}, componentNodeHelper
+				e := event("web", "Normal", contract.ReasonNodeAssigned, 3, "announcing 198.51.100.1 on eth0 from node n2")
+				e.Source, e.ReportingController = corev1.EventSource{}, contract.ComponentNodeHelper
 				return []corev1.Event{e}
 			}(),
 			want: []serviceReport{{Namespace: "default", Name: "web", Addresses: []string{"198.51.100.1"}, Pool: "l2", Problems: []problem{},
@@ -221,16 +233,16 @@ func TestBuildReportServices(t *testing.T) {
 		{
 			name:   "allocation failed",
 			svcs:   []corev1.Service{svc("web", 0)},
-			events: []corev1.Event{event("web", "Warning", reasonAllocationFailed, 1, `pool "l2" is exhausted`)},
+			events: []corev1.Event{event("web", "Warning", contract.ReasonAllocationFailed, 1, `pool "l2" is exhausted`)},
 			want: []serviceReport{{Namespace: "default", Name: "web", Addresses: []string{},
-				Problems: []problem{{Reason: reasonAllocationFailed, Message: `pool "l2" is exhausted`}}}},
+				Problems: []problem{{Reason: string(contract.ReasonAllocationFailed), Message: `pool "l2" is exhausted`}}}},
 		},
 		{
 			name: "allocation failed, then allocated",
 			svcs: []corev1.Service{svc("web", 0, "198.51.100.1")},
 			events: []corev1.Event{
-				event("web", "Warning", reasonAllocationFailed, 1, `pool "l2" is exhausted`),
-				event("web", "Normal", reasonIPAllocated, 2, "assigned 198.51.100.1 from pool l2"),
+				event("web", "Warning", contract.ReasonAllocationFailed, 1, `pool "l2" is exhausted`),
+				event("web", "Normal", contract.ReasonIPAllocated, 2, "assigned 198.51.100.1 from pool l2"),
 			},
 			want: []serviceReport{{Namespace: "default", Name: "web", Addresses: []string{"198.51.100.1"}, Pool: "l2", Problems: []problem{}}},
 		},
@@ -244,13 +256,13 @@ func TestBuildReportServices(t *testing.T) {
 			name: "BGP pool: assigned, never announced",
 			svcs: []corev1.Service{svc("b", 0, "203.0.113.8")},
 			want: []serviceReport{{Namespace: "default", Name: "b", Addresses: []string{"203.0.113.8"}, Pool: "b",
-				Problems: []problem{{Reason: reasonBGPNotSupported, Message: `203.0.113.8 is from BGP pool "b": BGP is not supported by barelb, the address is assigned but not announced`}}}},
+				Problems: []problem{{Reason: string(contract.ReasonBGPNotSupported), Message: `203.0.113.8 is from BGP pool "b": BGP is not supported by barelb, the address is assigned but not announced`}}}},
 		},
 		{
 			name: "orphaned address",
 			svcs: []corev1.Service{svc("web", 0, "192.0.2.7")},
 			want: []serviceReport{{Namespace: "default", Name: "web", Addresses: []string{"192.0.2.7"},
-				Problems: []problem{{Reason: reasonAddressOrphaned, Message: "192.0.2.7 is in no configured pool: the Service keeps it until it is deleted, no other Service gets it, and it is not announced"}}}},
+				Problems: []problem{{Reason: string(contract.ReasonAddressOrphaned), Message: "192.0.2.7 is in no configured pool: the Service keeps it until it is deleted, no other Service gets it, and it is not announced"}}}},
 		},
 		{
 			name: "conflict: the older Service keeps the address",
@@ -258,7 +270,7 @@ func TestBuildReportServices(t *testing.T) {
 			want: []serviceReport{
 				{Namespace: "default", Name: "old", Addresses: []string{"198.51.100.1"}, Pool: "l2", Problems: []problem{}},
 				{Namespace: "default", Name: "young", Addresses: []string{"198.51.100.1"}, Pool: "l2",
-					Problems: []problem{{Reason: reasonAddressConflict, Message: "failed to restore 198.51.100.1 for default/young: 198.51.100.1 is held by default/old"}}},
+					Problems: []problem{{Reason: string(contract.ReasonAddressConflict), Message: "failed to restore 198.51.100.1 for default/young: 198.51.100.1 is held by default/old"}}},
 			},
 		},
 		{
@@ -387,11 +399,11 @@ func TestBuildReportLastApplied(t *testing.T) {
 
 func TestBuildReportInvalidConfigFallsBackToEvents(t *testing.T) {
 	st := state("address-pools: [", []corev1.Service{svc("b", 0, "203.0.113.8")},
-		event("b", "Warning", reasonBGPNotSupported, 1, "bgp"),
-		event("b", "Warning", reasonAddressOrphaned, 2, "orphaned"))
+		event("b", "Warning", contract.ReasonBGPNotSupported, 1, "bgp"),
+		event("b", "Warning", contract.ReasonAddressOrphaned, 2, "orphaned"))
 	got := buildReport(st).Services
 	want := []serviceReport{{Namespace: "default", Name: "b", Addresses: []string{"203.0.113.8"},
-		Problems: []problem{{Reason: reasonBGPNotSupported, Message: "bgp"}, {Reason: reasonAddressOrphaned, Message: "orphaned"}}}}
+		Problems: []problem{{Reason: string(contract.ReasonBGPNotSupported), Message: "bgp"}, {Reason: string(contract.ReasonAddressOrphaned), Message: "orphaned"}}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("services (-want +got):\n%s", diff)
 	}
@@ -401,7 +413,7 @@ func TestWriteTable(t *testing.T) {
 	st := state(testConfig, []corev1.Service{
 		withCondition(svc("web", 0, "198.51.100.1"), metav1.ConditionTrue, "Announced", "announcing 198.51.100.1 on eth0 from node n2"),
 		svc("pending", 0),
-	}, event("pending", "Warning", reasonAllocationFailed, 1, `pool "l2" is exhausted`), event("cm", "Normal", "ConfigLoaded", 1, "configuration applied: 2 pools"))
+	}, event("pending", "Warning", contract.ReasonAllocationFailed, 1, `pool "l2" is exhausted`), event("cm", "Normal", "ConfigLoaded", 1, "configuration applied: 2 pools"))
 	var b strings.Builder
 	writeTable(&b, buildReport(st), base.Add(5*time.Minute))
 	want := `CONFIG barelb-system/config (key "config"): valid
@@ -444,7 +456,7 @@ func TestKeygen(t *testing.T) {
 
 func TestNewest(t *testing.T) {
 	at := func(reason string, last, created int, rv string) corev1.Event {
-		e := event("web", "Normal", reason, last, "")
+		e := event("web", "Normal", contract.EventReason(reason), last, "")
 		e.CreationTimestamp = metav1.NewTime(base.Add(time.Duration(created) * time.Second))
 		e.ResourceVersion = rv
 		return e

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/barelb/barelb/internal/contract"
 	"github.com/barelb/barelb/internal/controlplane"
 )
 
@@ -39,14 +40,14 @@ func TestStatusAgainstAPIServer(t *testing.T) {
 	}
 
 	createService(t, cs, "web", []string{"198.51.100.1", "2001:db8::1"}, &metav1.Condition{
-		Type: conditionAnnounced, Status: metav1.ConditionTrue, Reason: "Announced",
+		Type: contract.ConditionAnnounced, Status: metav1.ConditionTrue, Reason: "Announced",
 		Message: "announcing 198.51.100.1 on eth0, 2001:db8::1 on eth0 from node n2", LastTransitionTime: metav1.Now(),
 	})
 	api := createService(t, cs, "api", []string{"198.51.100.2"}, nil)
-	createEvent(t, cs, api, corev1.EventTypeNormal, reasonNodeAssigned, "announcing 198.51.100.2 on eth1 from node n1", time.Now().Add(-time.Minute))
-	createEvent(t, cs, api, corev1.EventTypeNormal, reasonNodeAssigned, "announcing 198.51.100.2 on eth1 from node n3", time.Now())
+	createEvent(t, cs, api, corev1.EventTypeNormal, contract.ReasonNodeAssigned, "announcing 198.51.100.2 on eth1 from node n1", time.Now().Add(-time.Minute))
+	createEvent(t, cs, api, corev1.EventTypeNormal, contract.ReasonNodeAssigned, "announcing 198.51.100.2 on eth1 from node n3", time.Now())
 	pending := createService(t, cs, "pending", nil, nil)
-	createEvent(t, cs, pending, corev1.EventTypeWarning, reasonAllocationFailed, `pool "l2" is exhausted`, time.Now())
+	createEvent(t, cs, pending, corev1.EventTypeWarning, contract.ReasonAllocationFailed, `pool "l2" is exhausted`, time.Now())
 	createService(t, cs, "b", []string{"203.0.113.8"}, nil)
 
 	var stdout, stderr strings.Builder
@@ -70,9 +71,9 @@ func TestStatusAgainstAPIServer(t *testing.T) {
 			{Namespace: "default", Name: "api", Addresses: []string{"198.51.100.2"}, Pool: "l2", Problems: []problem{},
 				Announcement: &announcement{Node: "n3", Source: "event", Addresses: []announcedAddress{{Address: "198.51.100.2", Interfaces: []string{"eth1"}}}}},
 			{Namespace: "default", Name: "b", Addresses: []string{"203.0.113.8"}, Pool: "b",
-				Problems: []problem{{Reason: reasonBGPNotSupported, Message: `203.0.113.8 is from BGP pool "b": BGP is not supported by barelb, the address is assigned but not announced`}}},
+				Problems: []problem{{Reason: string(contract.ReasonBGPNotSupported), Message: `203.0.113.8 is from BGP pool "b": BGP is not supported by barelb, the address is assigned but not announced`}}},
 			{Namespace: "default", Name: "pending", Addresses: []string{},
-				Problems: []problem{{Reason: reasonAllocationFailed, Message: `pool "l2" is exhausted`}}},
+				Problems: []problem{{Reason: string(contract.ReasonAllocationFailed), Message: `pool "l2" is exhausted`}}},
 			{Namespace: "default", Name: "web", Addresses: []string{"198.51.100.1", "2001:db8::1"}, Pool: "l2", Problems: []problem{},
 				Announcement: &announcement{Node: "n2", Source: "condition", Addresses: []announcedAddress{
 					{Address: "198.51.100.1", Interfaces: []string{"eth0"}}, {Address: "2001:db8::1", Interfaces: []string{"eth0"}}}}},
@@ -162,7 +163,7 @@ func createService(t *testing.T, cs kubernetes.Interface, name string, addrs []s
 }
 
 // createEvent records an Event on svc as the barelb controllers would.
-func createEvent(t *testing.T, cs kubernetes.Interface, svc *corev1.Service, typ, reason, msg string, at time.Time) {
+func createEvent(t *testing.T, cs kubernetes.Interface, svc *corev1.Service, typ string, reason contract.EventReason, msg string, at time.Time) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -170,12 +171,12 @@ func createEvent(t *testing.T, cs kubernetes.Interface, svc *corev1.Service, typ
 		ObjectMeta: metav1.ObjectMeta{Namespace: svc.Namespace, GenerateName: svc.Name + "."},
 		InvolvedObject: corev1.ObjectReference{Kind: "Service", APIVersion: "v1", Namespace: svc.Namespace, Name: svc.Name,
 			UID: svc.UID, ResourceVersion: svc.ResourceVersion},
-		Type: typ, Reason: reason, Message: msg,
+		Type: typ, Reason: string(reason), Message: msg,
 		FirstTimestamp: metav1.NewTime(at), LastTimestamp: metav1.NewTime(at), Count: 1,
-		Source: corev1.EventSource{Component: componentNodeHelper},
+		Source: corev1.EventSource{Component: contract.ComponentNodeHelper},
 	}
-	if reason == reasonAllocationFailed {
-		e.Source.Component = componentCCM
+	if reason == contract.ReasonAllocationFailed {
+		e.Source.Component = contract.ComponentCCM
 	}
 	if _, err := cs.CoreV1().Events(svc.Namespace).Create(ctx, e, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("failed to create Event: %v", err)

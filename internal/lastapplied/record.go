@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/barelb/barelb/internal/config"
+	"github.com/barelb/barelb/internal/contract"
 )
 
 // The record is the ConfigMap barelb-system/barelb-last-applied-config. It
@@ -39,7 +40,7 @@ const (
 	AnnotationAppliedAt = "barelb.io/applied-at"
 	// LabelManagedBy (value ManagedBy) marks the record as the CCM's own.
 	LabelManagedBy = "app.kubernetes.io/managed-by"
-	ManagedBy      = "barelb-ccm"
+	ManagedBy      = contract.ComponentCCM
 )
 
 // Source identifies the ConfigMap version a configuration was read from.

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/klog/v2"
 
+	"github.com/barelb/barelb/internal/contract"
 	"github.com/barelb/barelb/nodehelper/election"
 	"github.com/barelb/barelb/nodehelper/ifaces"
 )
@@ -24,22 +25,14 @@ type EventSink interface {
 	Eventf(obj runtime.Object, eventtype, reason, messageFmt string, args ...any)
 }
 
-// Event reasons the node helper records on Services.
+// Event reasons the node helper records on Services: those of
+// internal/contract, as the strings EventSink takes.
 const (
-	// ReasonNodeAssigned: this node announces the Service's address.
-	ReasonNodeAssigned = "nodeAssigned"
-	// ReasonNotAnnounced: no node can announce the address; the message says
-	// why, per class of node.
-	ReasonNotAnnounced = "NotAnnounced"
-	// ReasonNoInterface: the owner found no interface to answer on.
-	ReasonNoInterface = "NoInterface"
-	// ReasonBGPNotSupported: the address is from a BGP pool and is not
-	// announced.
-	ReasonBGPNotSupported = "BGPNotSupported"
-	// ReasonAddressNotInPool: the address is in no layer2 pool of the
-	// configuration (or no valid configuration was read) and is not
-	// announced.
-	ReasonAddressNotInPool = "AddressNotInPool"
+	ReasonNodeAssigned     = string(contract.ReasonNodeAssigned)
+	ReasonNotAnnounced     = string(contract.ReasonNotAnnounced)
+	ReasonNoInterface      = string(contract.ReasonNoInterface)
+	ReasonBGPNotSupported  = string(contract.ReasonBGPNotSupported)
+	ReasonAddressNotInPool = string(contract.ReasonAddressNotInPool)
 )
 
 // recompute reads the caches and elects every group afresh.
@@ -166,22 +159,22 @@ func (c *Controller) recordOwned(chosen map[netip.Addr][]string, svc func(key st
 		if !ok {
 			continue
 		}
-		var parts []string
+		ann := contract.Announcement{Node: c.o.NodeName}
 		for _, a := range g.Addresses {
 			if names := chosen[a]; len(names) > 0 {
-				parts = append(parts, fmt.Sprintf("%s on %s", a, strings.Join(names, ",")))
+				ann.Addresses = append(ann.Addresses, contract.AnnouncedAddress{Addr: a, Interfaces: names})
 			}
 		}
-		msg := fmt.Sprintf("announcing %s from node %s", strings.Join(parts, ", "), c.o.NodeName)
-		if len(parts) == 0 {
+		msg := contract.FormatAnnouncement(ann)
+		if len(ann.Addresses) == 0 {
 			msg = fmt.Sprintf("node %s owns %s but has no interface to announce it on", c.o.NodeName, addrsString(g.Addresses))
 		}
 		for _, key := range g.Services {
 			svcMsg := msg
-			if out := c.outside[key]; len(out) > 0 && len(parts) > 0 {
+			if out := c.outside[key]; len(out) > 0 && len(ann.Addresses) > 0 {
 				// Its other addresses are in no layer2 pool: say so here,
 				// the one condition the Service has.
-				svcMsg += "; " + outsideMessage(skipNotInPool, out)
+				svcMsg = contract.FormatAnnouncement(contract.Announcement{Node: ann.Node, Addresses: ann.Addresses, NotInPool: out})
 			}
 			now[key] = svcMsg
 			if c.announced[key] == svcMsg {
@@ -191,7 +184,7 @@ func (c *Controller) recordOwned(chosen map[netip.Addr][]string, svc func(key st
 			if s == nil {
 				continue
 			}
-			if len(parts) == 0 {
+			if len(ann.Addresses) == 0 {
 				c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonNoInterface, "%s", svcMsg)
 				c.setCondition(s, condition{status: metav1.ConditionFalse, reason: ConditionReasonNoInterface, message: svcMsg})
 				continue
@@ -287,7 +280,7 @@ func (c *Controller) warnSkipped(svc func(key string) *corev1.Service) {
 			continue
 		}
 		if sk.Reason == skipBGP {
-			c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonBGPNotSupported, "%s is from BGP pool %q: BGP is not supported by barelb, the address is assigned but not announced", sk.Addr, sk.Pool)
+			c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonBGPNotSupported, "%s", contract.BGPNotSupportedMessage(sk.Addr, sk.Pool))
 			continue
 		}
 		c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonAddressNotInPool, "%s", outsideMessage(sk.Reason, []netip.Addr{sk.Addr}))
@@ -321,7 +314,7 @@ func outsideMessage(r skipReason, addrs []netip.Addr) string {
 	if r == skipNoConfig {
 		return fmt.Sprintf("%s not announced: no valid configuration has been read, so no address is in a layer2 pool", addrsString(addrs))
 	}
-	return fmt.Sprintf("%s not announced: in no layer2 pool of the configuration", addrsString(addrs))
+	return contract.NotInPoolMessage(addrs)
 }
 
 // outsideByService returns the addresses of skipped outside every layer2

@@ -13,19 +13,20 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 
+	"github.com/barelb/barelb/internal/contract"
 	"github.com/barelb/barelb/nodehelper/announce"
 	"github.com/barelb/barelb/nodehelper/ifaces"
 )
 
-// ReasonAddressConflict (an Event on a Service, and a reason of
-// ConditionAnnounced): a host whose MAC is not a gossip member's claimed
-// the Service's address on the LAN; the message names the address, the MAC
-// and what this node did (see announce.Decide).
-const ReasonAddressConflict = "AddressConflict"
-
-// ConditionReasonAddressConflict is ConditionAnnounced's reason while an
-// address conflict is the latest news of the Service's address.
-const ConditionReasonAddressConflict = "AddressConflict"
+// ReasonAddressConflict and ConditionReasonAddressConflict are
+// contract.ReasonAddressConflict and contract.ConditionReasonAddressConflict:
+// a host whose MAC is not a gossip member's claimed the Service's address on
+// the LAN; the message names the address, the MAC and what this node did
+// (see announce.Decide).
+const (
+	ReasonAddressConflict          = string(contract.ReasonAddressConflict)
+	ConditionReasonAddressConflict = string(contract.ConditionReasonAddressConflict)
+)
 
 // conflictQueue carries the announcers' conflict reports to the control
 // loop; push never blocks.

@@ -11,10 +11,12 @@ import (
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
+
+	"github.com/barelb/barelb/internal/contract"
 )
 
-// ConditionAnnounced is the Service status condition through which a user
-// sees, in `kubectl get svc -o yaml`, which node announces the Service's
+// ConditionAnnounced is contract.ConditionAnnounced, the Service status
+// condition through which a user sees which node announces the Service's
 // addresses and on which interfaces, or why no node does.
 //
 // A status condition rather than annotations: it is status, not intent; it
@@ -24,21 +26,19 @@ import (
 // only when ownership or its explanation changes, by the owner (True) or by
 // the one member that reports an unannounced address (False): one write per
 // failover, none per gossip tick.
-const ConditionAnnounced = "barelb.io/Announced"
+const ConditionAnnounced = contract.ConditionAnnounced
 
-// Reasons of ConditionAnnounced.
+// Reasons of ConditionAnnounced: those of internal/contract, as strings.
 const (
-	ConditionReasonAnnounced      = "Announced"
-	ConditionReasonNoEligibleNode = "NoEligibleNode"
-	ConditionReasonNoInterface    = "NoInterface"
-	// ConditionReasonAddressNotInPool: the Service's addresses are in no
-	// layer2 pool of the configuration and are not announced.
-	ConditionReasonAddressNotInPool = "AddressNotInPool"
+	ConditionReasonAnnounced        = string(contract.ConditionReasonAnnounced)
+	ConditionReasonNoEligibleNode   = string(contract.ConditionReasonNoEligibleNode)
+	ConditionReasonNoInterface      = string(contract.ConditionReasonNoInterface)
+	ConditionReasonAddressNotInPool = string(contract.ConditionReasonAddressNotInPool)
 )
 
 // fieldManager is the node helpers' server-side apply identity; all helpers
 // share it, so the newest owner's write simply replaces the previous one's.
-const fieldManager = "barelb-nodehelper"
+const fieldManager = contract.ComponentNodeHelper
 
 // condition is the desired ConditionAnnounced of one Service.
 type condition struct {
