@@ -25,10 +25,13 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/klog/v2"
+
+	"github.com/barelb/barelb/internal/checkout"
 )
 
 // ErrBinariesMissing means etcd or kube-apiserver is not in Options.BinDir: run `make controlplane`.
-var ErrBinariesMissing = errors.New("control-plane binaries missing (run make controlplane)")
+// It is checkout.ErrBinaryMissing, so one errors.Is test covers the control plane and the lab.
+var ErrBinariesMissing = checkout.ErrBinaryMissing
 
 // Service cluster-IP ranges of every control plane: documentation ranges
 // (RFC 5737, RFC 3849) that nothing routes, so a ClusterIP is only ever data.
@@ -120,46 +123,19 @@ func Start(ctx context.Context, o Options) (*ControlPlane, error) {
 // complete fills in defaults and checks that the binaries exist.
 func (o *Options) complete() error {
 	if o.BinDir == "" {
-		o.BinDir = os.Getenv("BARELB_BIN")
-	}
-	if o.BinDir == "" {
-		root, err := repoRoot()
+		dir, err := checkout.BinDir()
 		if err != nil {
-			return fmt.Errorf("%w: no BinDir, no $BARELB_BIN and %w", ErrBinariesMissing, err)
+			return fmt.Errorf("no BinDir: %w", err)
 		}
-		o.BinDir = filepath.Join(root, "bin")
+		o.BinDir = dir
 	}
-	for _, b := range []string{"etcd", "kube-apiserver"} {
-		if _, err := os.Stat(filepath.Join(o.BinDir, b)); err != nil {
-			return fmt.Errorf("%w: %w", ErrBinariesMissing, err)
-		}
+	if err := checkout.Require(o.BinDir, "etcd", "kube-apiserver"); err != nil {
+		return err
 	}
 	if !o.BindAddress.IsValid() {
 		o.BindAddress = netip.MustParseAddr("127.0.0.1")
 	}
 	return nil
-}
-
-// repoRoot finds the barelb checkout around the working directory (tests run in
-// their package's directory).
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("failed to get working directory: %w", err)
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil {
-			first, _, _ := strings.Cut(string(b), "\n")
-			if strings.TrimSpace(first) == "module github.com/barelb/barelb" {
-				return dir, nil
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no barelb checkout around the working directory")
-		}
-		dir = parent
-	}
 }
 
 // start runs the attempts: a process that exits during start-up (typically

@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/barelb/barelb/internal/checkout"
 	"github.com/barelb/barelb/internal/controlplane"
 	"github.com/barelb/barelb/internal/gossipkey"
 	"github.com/barelb/barelb/internal/lab"
@@ -137,45 +138,24 @@ func (o *Options) complete() error {
 	if o.Nodes == 0 {
 		o.Nodes = 3
 	}
-	root, err := repoRoot()
-	if err != nil && (o.BinDir == "" || o.ManifestDir == "") {
-		return err
-	}
 	if o.BinDir == "" {
-		o.BinDir = os.Getenv("BARELB_BIN")
-	}
-	if o.BinDir == "" {
-		o.BinDir = filepath.Join(root, "bin")
+		dir, err := checkout.BinDir()
+		if err != nil {
+			return err
+		}
+		o.BinDir = dir
 	}
 	if o.ManifestDir == "" {
+		root, err := checkout.Root()
+		if err != nil {
+			return err
+		}
 		o.ManifestDir = filepath.Join(root, "manifests")
 	}
-	for _, b := range []string{"barelb-ccm", "barelb-nodehelper", "etcd", "kube-apiserver"} {
-		if _, err := os.Stat(filepath.Join(o.BinDir, b)); err != nil {
-			return fmt.Errorf("%s not found in %s: run make build controlplane: %w", b, o.BinDir, err)
-		}
+	if err := checkout.Require(o.BinDir, "barelb-ccm", "barelb-nodehelper", "etcd", "kube-apiserver"); err != nil {
+		return fmt.Errorf("failed to find the lab's binaries in %s: %w", o.BinDir, err)
 	}
 	return nil
-}
-
-// repoRoot finds the checkout around the working directory.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			if _, err := os.Stat(filepath.Join(dir, "manifests")); err == nil {
-				return dir, nil
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("barelb checkout not found around the working directory")
-		}
-		dir = parent
-	}
 }
 
 func (c *Cluster) tokenKubeconfig(ctx context.Context, sa string) (string, error) {
