@@ -3,6 +3,7 @@ package cloudprovider_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -12,7 +13,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,35 +23,23 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/barelb/barelb/internal/checkout"
 	"github.com/barelb/barelb/internal/controlplane"
 )
 
-// The binary under test, built once per test run by ccmBinary.
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-)
-
-// ccmBinary builds cmd/barelb-ccm into a temporary directory (once per run).
+// ccmBinary is the barelb-ccm that make build put in $BARELB_BIN (else the checkout's bin), the
+// binary the conformance suite runs too. Without it t is skipped, or fails when
+// $BARELB_REQUIRE_CONTROLPLANE is 1.
 func ccmBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "barelb-ccm-test-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildPath = filepath.Join(dir, "barelb-ccm")
-		cmd := exec.Command("go", "build", "-o", buildPath, "github.com/barelb/barelb/cmd/barelb-ccm")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("failed to build barelb-ccm: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	bin, err := checkout.Binary("barelb-ccm")
+	if errors.Is(err, checkout.ErrBinaryMissing) && os.Getenv(controlplane.RequireEnv) != "1" {
+		t.Skip(err)
 	}
-	return buildPath
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
 }
 
 // cluster is a real control plane with an admin client.
