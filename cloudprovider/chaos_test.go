@@ -18,6 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // bulkConfig has room for thousands of Services: half IPv4, half IPv6.
@@ -74,7 +76,7 @@ func (c *cluster) snapshot(t *testing.T) []v1.Service {
 func (c *cluster) waitAllAddressed(t *testing.T, prefix string, timeout time.Duration) map[string][]string {
 	t.Helper()
 	var got map[string][]string
-	waitFor(t, timeout, "every "+prefix+" Service addressed", func() (bool, error) {
+	poll.For(t, timeout, "every "+prefix+" Service addressed", func() error {
 		got = map[string][]string{}
 		missing := 0
 		for _, s := range c.snapshot(t) {
@@ -87,7 +89,10 @@ func (c *cluster) waitAllAddressed(t *testing.T, prefix string, timeout time.Dur
 			}
 			got[s.Name] = ips
 		}
-		return missing == 0, nil
+		if missing > 0 {
+			return fmt.Errorf("%d without an address", missing)
+		}
+		return nil
 	})
 	return got
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/barelb/barelb/internal/checkout"
 	"github.com/barelb/barelb/internal/controlplane"
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // ccmBinary is the barelb-ccm that make build put in $BARELB_BIN (else the checkout's bin), the
@@ -114,12 +115,15 @@ func (c *cluster) remove(t *testing.T, name string) {
 	if err := c.client.CoreV1().Services("test").Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		t.Fatalf("failed to delete Service %s: %v", name, err)
 	}
-	waitFor(t, 30*time.Second, "Service "+name+" gone", func() (bool, error) {
+	poll.For(t, 30*time.Second, "Service "+name+" gone", func() error {
 		_, err := c.client.CoreV1().Services("test").Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			return true, nil
+			return nil
 		}
-		return false, err
+		if err == nil {
+			return errors.New("it still exists")
+		}
+		return err
 	})
 }
 
@@ -145,13 +149,15 @@ func ingressIPs(svc *v1.Service) []string {
 func (c *cluster) waitAddresses(t *testing.T, name string, timeout time.Duration) []string {
 	t.Helper()
 	var ips []string
-	waitFor(t, timeout, "addresses of "+name, func() (bool, error) {
+	poll.For(t, timeout, "addresses of "+name, func() error {
 		svc, err := c.client.CoreV1().Services("test").Get(context.Background(), name, metav1.GetOptions{})
 		if err != nil {
-			return false, err
+			return err
 		}
-		ips = ingressIPs(svc)
-		return len(ips) > 0, nil
+		if ips = ingressIPs(svc); len(ips) == 0 {
+			return errors.New("no address yet")
+		}
+		return nil
 	})
 	return ips
 }
@@ -161,38 +167,20 @@ func (c *cluster) waitEvent(t *testing.T, namespace, object, reason, substr stri
 	t.Helper()
 	var found v1.Event
 	sel := fields.Set{"involvedObject.name": object, "reason": reason}.AsSelector().String()
-	waitFor(t, timeout, fmt.Sprintf("event %s on %s/%s containing %q", reason, namespace, object, substr), func() (bool, error) {
+	poll.For(t, timeout, fmt.Sprintf("event %s on %s/%s containing %q", reason, namespace, object, substr), func() error {
 		evs, err := c.client.CoreV1().Events(namespace).List(context.Background(), metav1.ListOptions{FieldSelector: sel})
 		if err != nil {
-			return false, err
+			return err
 		}
 		for _, e := range evs.Items {
 			if strings.Contains(e.Message, substr) {
 				found = e
-				return true, nil
+				return nil
 			}
 		}
-		return false, nil
+		return fmt.Errorf("%d %s Events, none containing it", len(evs.Items), reason)
 	})
 	return found
-}
-
-// waitFor polls cond every 50 ms until it is true or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var lastErr error
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		lastErr = err
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s (last error: %v)", timeout, what, lastErr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // ccm is a running barelb-ccm process.

@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"fmt"
 	"net"
 	"slices"
 	"testing"
@@ -9,6 +10,8 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/memberlist"
+
+	"github.com/barelb/barelb/internal/poll"
 )
 
 func mac(last byte) net.HardwareAddr { return net.HardwareAddr{0x02, 0, 0, 0, 0, last} }
@@ -117,18 +120,23 @@ func TestMemberMACsGossiped(t *testing.T) {
 	a.SetLocalMACs([]net.HardwareAddr{mac(1)})
 	b := start(t, Config{NodeName: "b", Transport: ts["b"], Insecure: true, Peers: staticPeers(addrs[0])}, logr.Discard())
 	b.SetLocalMACs([]net.HardwareAddr{mac(2)})
-	has := func(r *running, want ...string) func() bool {
-		return func() bool {
-			return cmp.Equal(want, func() []string { s := macStrings(r.MemberMACs()); slices.Sort(s); return s }())
+	has := func(r *running, want ...string) func() error {
+		return func() error {
+			got := macStrings(r.MemberMACs())
+			slices.Sort(got)
+			if !cmp.Equal(want, got) {
+				return fmt.Errorf("%s knows %v", r.cfg.NodeName, got)
+			}
+			return nil
 		}
 	}
-	waitFor(t, 10*time.Second, "a to know b's MAC", has(a, "02:00:00:00:00:01", "02:00:00:00:00:02"))
-	waitFor(t, 10*time.Second, "b to know a's MAC", has(b, "02:00:00:00:00:01", "02:00:00:00:00:02"))
+	poll.For(t, 10*time.Second, "a to know b's MAC", has(a, "02:00:00:00:00:01", "02:00:00:00:00:02"))
+	poll.For(t, 10*time.Second, "b to know a's MAC", has(b, "02:00:00:00:00:01", "02:00:00:00:00:02"))
 	b.SetLocalMACs([]net.HardwareAddr{mac(3)})
-	waitFor(t, 10*time.Second, "a to learn b's new MAC", has(a, "02:00:00:00:00:01", "02:00:00:00:00:03"))
+	poll.For(t, 10*time.Second, "a to learn b's new MAC", has(a, "02:00:00:00:00:01", "02:00:00:00:00:03"))
 	b.stop(t)
 	waitMembers(t, 10*time.Second, []*running{a}, []string{"a"})
-	if !has(a, "02:00:00:00:00:01")() {
+	if err := has(a, "02:00:00:00:00:01")(); err != nil {
 		t.Errorf("b's MAC still a member's after it left: %v", a.MemberMACs())
 	}
 }
