@@ -209,7 +209,9 @@ func TestKillRestart(t *testing.T) {
 	for round := range 10 {
 		// Kill at a random moment of the churn.
 		time.Sleep(time.Duration(200+rand.IntN(1500)) * time.Millisecond)
-		p.kill()
+		if err := p.Kill(); err != nil {
+			t.Fatal(err)
+		}
 		p = c.startCCM(t, ccmOptions{})
 		svcs := c.snapshot(t)
 		checkNoDuplicates(t, svcs)
@@ -236,11 +238,15 @@ func TestTwoReplicas(t *testing.T) {
 	c.createMany(t, "first", 100)
 	c.waitAllAddressed(t, "first", 60*time.Second)
 
-	a.kill()
+	if err := a.Kill(); err != nil {
+		t.Fatal(err)
+	}
 	c.createMany(t, "second", 100)
 	a = c.startCCM(t, ccmOptions{leaderElect: true})
 	c.waitAllAddressed(t, "second", 60*time.Second)
-	b.kill()
+	if err := b.Kill(); err != nil {
+		t.Fatal(err)
+	}
 	c.createMany(t, "third", 100)
 	c.waitAllAddressed(t, "third", 60*time.Second)
 	_ = a

@@ -1,7 +1,6 @@
 package cloudprovider_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +24,7 @@ import (
 	"github.com/barelb/barelb/internal/checkout"
 	"github.com/barelb/barelb/internal/controlplane"
 	"github.com/barelb/barelb/internal/poll"
+	"github.com/barelb/barelb/internal/proc"
 )
 
 // ccmBinary is the barelb-ccm that make build put in $BARELB_BIN (else the checkout's bin), the
@@ -185,10 +184,8 @@ func (c *cluster) waitEvent(t *testing.T, namespace, object, reason, substr stri
 
 // ccm is a running barelb-ccm process.
 type ccm struct {
-	cmd     *exec.Cmd
-	log     string
+	*proc.Process
 	metrics string // https://127.0.0.1:port/metrics, empty without a secure port
-	done    chan struct{}
 }
 
 // ccmOptions tune startCCM.
@@ -206,10 +203,6 @@ func (c *cluster) startCCM(t *testing.T, o ccmOptions) *ccm {
 	bin := ccmBinary(t)
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "ccm.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	kubeconfig := o.kubeconfig
 	if kubeconfig == "" {
 		kubeconfig = c.cp.Kubeconfig()
@@ -221,7 +214,7 @@ func (c *cluster) startCCM(t *testing.T, o ccmOptions) *ccm {
 		"--kube-api-qps=500", "--kube-api-burst=1000",
 		"--v=2",
 	}
-	p := &ccm{log: logPath, done: make(chan struct{})}
+	p := &ccm{}
 	if o.securePort {
 		port := freePort(t)
 		args = append(args, "--secure-port="+strconv.Itoa(port), "--bind-address=127.0.0.1",
@@ -238,18 +231,14 @@ func (c *cluster) startCCM(t *testing.T, o ccmOptions) *ccm {
 		args = append(args, "--leader-elect=false")
 	}
 	args = append(args, o.extraArgs...)
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("failed to start barelb-ccm: %v", err)
+	var err error
+	if p.Process, err = proc.Start("barelb-ccm", exec.Command(bin, args...), logPath, nil); err != nil {
+		t.Fatal(err)
 	}
-	go func() {
-		_ = p.cmd.Wait()
-		logFile.Close()
-		close(p.done)
-	}()
 	t.Cleanup(func() {
-		p.kill()
+		if err := p.Kill(); err != nil {
+			t.Error(err)
+		}
 		if t.Failed() {
 			t.Logf("end of barelb-ccm log %s:\n%s", logPath, tailFile(logPath, 40))
 		}
@@ -257,37 +246,14 @@ func (c *cluster) startCCM(t *testing.T, o ccmOptions) *ccm {
 	return p
 }
 
-// kill sends SIGKILL and waits for the process to end.
-func (p *ccm) kill() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
-
 // rss returns the resident set size of the process in bytes.
 func (p *ccm) rss(t *testing.T) int64 {
 	t.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	n, err := p.RSS()
 	if err != nil {
-		t.Fatalf("failed to read RSS: %v", err)
+		t.Fatal(err)
 	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				t.Fatalf("failed to parse VmRSS %q: %v", rest, err)
-			}
-			return kb * 1024
-		}
-	}
-	t.Fatal("no VmRSS")
-	return 0
+	return n
 }
 
 func freePort(t *testing.T) int {

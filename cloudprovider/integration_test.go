@@ -245,12 +245,12 @@ func TestSeedConfig(t *testing.T) {
 	c.waitEvent(t, "test", "buggy", "AllocationFailed", "198.51.100.255", 10*time.Second)
 
 	// --logging-format=json: the provider's own lines are JSON too.
-	log, err := os.ReadFile(p.log)
+	log, err := os.ReadFile(p.Log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(log), `"msg":"barelb is ready"`) {
-		t.Errorf("no JSON line with msg \"barelb is ready\" in the CCM log %s", p.log)
+		t.Errorf("no JSON line with msg \"barelb is ready\" in the CCM log %s", p.Log)
 	}
 }
 

@@ -75,7 +75,9 @@ func TestRestartOnLastApplied(t *testing.T) {
 	c.setConfig(t, badRanges(40000))
 	c.waitEvent(t, "barelb-system", "config", "InvalidConfig", "more errors", 30*time.Second)
 
-	p.kill()
+	if err := p.Kill(); err != nil {
+		t.Fatal(err)
+	}
 	p = c.startCCM(t, ccmOptions{securePort: true})
 	c.waitEvent(t, "barelb-system", "config", "ConfigFromLastApplied", "(ConfigMap barelb-system/config resourceVersion "+cm.ResourceVersion+")", 30*time.Second)
 	c.create(t, lbService("after", nil))

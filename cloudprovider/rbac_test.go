@@ -42,7 +42,7 @@ func TestShippedRBAC(t *testing.T) {
 	if !strings.Contains(scrape(t, p.metrics), "barelb_pool_addresses") {
 		t.Error("metrics lack barelb_pool_addresses")
 	}
-	log, err := os.ReadFile(p.log)
+	log, err := os.ReadFile(p.Log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/barelb/barelb/internal/checkout"
+	"github.com/barelb/barelb/internal/proc"
 )
 
 // ErrBinariesMissing means etcd or kube-apiserver is not in Options.BinDir: run `make controlplane`.
@@ -80,8 +81,8 @@ type ControlPlane struct {
 	pki        *pki
 	kubeconfig string
 	launcher   *launcher
-	etcd       *process
-	apiserver  *process
+	etcd       *proc.Process
+	apiserver  *proc.Process
 	logFiles   []*os.File
 
 	stopOnce sync.Once
@@ -267,14 +268,14 @@ func (c *ControlPlane) etcdHTTPClient() *http.Client {
 }
 
 // waitReady polls url until it answers 200, p exits or ctx ends.
-func (c *ControlPlane) waitReady(ctx context.Context, p *process, hc *http.Client, url string) error {
+func (c *ControlPlane) waitReady(ctx context.Context, p *proc.Process, hc *http.Client, url string) error {
 	defer hc.CloseIdleConnections()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	var last error
 	for {
-		if p.exited() {
-			return fmt.Errorf("%s %w:\n%s", p.name, errExitedEarly, c.logTail(p.name))
+		if p.Exited() {
+			return fmt.Errorf("%s %w:\n%s", p.Name, errExitedEarly, c.logTail(p.Name))
 		}
 		last = probe(ctx, hc, url)
 		if last == nil {
@@ -282,8 +283,8 @@ func (c *ControlPlane) waitReady(ctx context.Context, p *process, hc *http.Clien
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s not ready: %w (last probe: %w)\n%s", p.name, ctx.Err(), last, c.logTail(p.name))
-		case <-p.done:
+			return fmt.Errorf("%s not ready: %w (last probe: %w)\n%s", p.Name, ctx.Err(), last, c.logTail(p.Name))
+		case <-p.Done():
 		case <-tick.C:
 		}
 	}
@@ -390,9 +391,9 @@ func (c *ControlPlane) ServiceAccountToken(ctx context.Context, namespace, name 
 // processes that have exited.
 func (c *ControlPlane) PIDs() []int {
 	var pids []int
-	for _, p := range []*process{c.etcd, c.apiserver} {
+	for _, p := range []*proc.Process{c.etcd, c.apiserver} {
 		if p != nil {
-			pids = append(pids, p.pid())
+			pids = append(pids, p.PID())
 		}
 	}
 	return pids
@@ -419,9 +420,9 @@ func (c *ControlPlane) Stop() error {
 
 func (c *ControlPlane) stopProcesses() []error {
 	var errs []error
-	for _, p := range []*process{c.apiserver, c.etcd} {
+	for _, p := range []*proc.Process{c.apiserver, c.etcd} {
 		if p != nil {
-			errs = append(errs, p.stop())
+			errs = append(errs, p.Kill())
 		}
 	}
 	return errs
