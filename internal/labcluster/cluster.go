@@ -104,7 +104,7 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	if c.Admin, err = kubernetes.NewForConfig(c.CP.RESTConfig()); err != nil {
 		return nil, err
 	}
-	if err := ApplyRBAC(ctx, c.Admin, o.ManifestDir); err != nil {
+	if err := ApplyRBAC(ctx, c.CP, o.ManifestDir); err != nil {
 		return nil, fmt.Errorf("failed to apply barelb's RBAC: %w", err)
 	}
 	if c.ccmKube, err = c.tokenKubeconfig(ctx, "barelb-ccm"); err != nil {
