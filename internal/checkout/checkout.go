@@ -60,10 +60,13 @@ func Require(dir string, names ...string) error {
 	var errs []error
 	for _, n := range names {
 		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
-			errs = append(errs, fmt.Errorf("%w: %w", ErrBinaryMissing, err))
+			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrBinaryMissing, errors.Join(errs...))
 }
 
 // Binary returns the path of name in BinDir, checked to exist; its error wraps ErrBinaryMissing.
