@@ -18,6 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // bulkConfig has room for thousands of Services: half IPv4, half IPv6.
@@ -74,7 +76,7 @@ func (c *cluster) snapshot(t *testing.T) []v1.Service {
 func (c *cluster) waitAllAddressed(t *testing.T, prefix string, timeout time.Duration) map[string][]string {
 	t.Helper()
 	var got map[string][]string
-	waitFor(t, timeout, "every "+prefix+" Service addressed", func() (bool, error) {
+	poll.For(t, timeout, "every "+prefix+" Service addressed", func() error {
 		got = map[string][]string{}
 		missing := 0
 		for _, s := range c.snapshot(t) {
@@ -87,7 +89,10 @@ func (c *cluster) waitAllAddressed(t *testing.T, prefix string, timeout time.Dur
 			}
 			got[s.Name] = ips
 		}
-		return missing == 0, nil
+		if missing > 0 {
+			return fmt.Errorf("%d without an address", missing)
+		}
+		return nil
 	})
 	return got
 }
@@ -204,7 +209,9 @@ func TestKillRestart(t *testing.T) {
 	for round := range 10 {
 		// Kill at a random moment of the churn.
 		time.Sleep(time.Duration(200+rand.IntN(1500)) * time.Millisecond)
-		p.kill()
+		if err := p.Kill(); err != nil {
+			t.Fatal(err)
+		}
 		p = c.startCCM(t, ccmOptions{})
 		svcs := c.snapshot(t)
 		checkNoDuplicates(t, svcs)
@@ -231,11 +238,15 @@ func TestTwoReplicas(t *testing.T) {
 	c.createMany(t, "first", 100)
 	c.waitAllAddressed(t, "first", 60*time.Second)
 
-	a.kill()
+	if err := a.Kill(); err != nil {
+		t.Fatal(err)
+	}
 	c.createMany(t, "second", 100)
 	a = c.startCCM(t, ccmOptions{leaderElect: true})
 	c.waitAllAddressed(t, "second", 60*time.Second)
-	b.kill()
+	if err := b.Kill(); err != nil {
+		t.Fatal(err)
+	}
 	c.createMany(t, "third", 100)
 	c.waitAllAddressed(t, "third", 60*time.Second)
 	_ = a

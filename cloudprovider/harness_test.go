@@ -1,8 +1,8 @@
 package cloudprovider_test
 
 import (
-	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -12,8 +12,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,35 +21,25 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/barelb/barelb/internal/checkout"
 	"github.com/barelb/barelb/internal/controlplane"
+	"github.com/barelb/barelb/internal/poll"
+	"github.com/barelb/barelb/internal/proc"
 )
 
-// The binary under test, built once per test run by ccmBinary.
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-)
-
-// ccmBinary builds cmd/barelb-ccm into a temporary directory (once per run).
+// ccmBinary is the barelb-ccm that make build put in $BARELB_BIN (else the checkout's bin), the
+// binary the conformance suite runs too. Without it t is skipped, or fails when
+// $BARELB_REQUIRE_CONTROLPLANE is 1.
 func ccmBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "barelb-ccm-test-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildPath = filepath.Join(dir, "barelb-ccm")
-		cmd := exec.Command("go", "build", "-o", buildPath, "github.com/barelb/barelb/cmd/barelb-ccm")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("failed to build barelb-ccm: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	bin, err := checkout.Binary("barelb-ccm")
+	if errors.Is(err, checkout.ErrBinaryMissing) && os.Getenv(controlplane.RequireEnv) != "1" {
+		t.Skip(err)
 	}
-	return buildPath
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
 }
 
 // cluster is a real control plane with an admin client.
@@ -126,12 +114,15 @@ func (c *cluster) remove(t *testing.T, name string) {
 	if err := c.client.CoreV1().Services("test").Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		t.Fatalf("failed to delete Service %s: %v", name, err)
 	}
-	waitFor(t, 30*time.Second, "Service "+name+" gone", func() (bool, error) {
+	poll.For(t, 30*time.Second, "Service "+name+" gone", func() error {
 		_, err := c.client.CoreV1().Services("test").Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			return true, nil
+			return nil
 		}
-		return false, err
+		if err == nil {
+			return errors.New("it still exists")
+		}
+		return err
 	})
 }
 
@@ -157,13 +148,15 @@ func ingressIPs(svc *v1.Service) []string {
 func (c *cluster) waitAddresses(t *testing.T, name string, timeout time.Duration) []string {
 	t.Helper()
 	var ips []string
-	waitFor(t, timeout, "addresses of "+name, func() (bool, error) {
+	poll.For(t, timeout, "addresses of "+name, func() error {
 		svc, err := c.client.CoreV1().Services("test").Get(context.Background(), name, metav1.GetOptions{})
 		if err != nil {
-			return false, err
+			return err
 		}
-		ips = ingressIPs(svc)
-		return len(ips) > 0, nil
+		if ips = ingressIPs(svc); len(ips) == 0 {
+			return errors.New("no address yet")
+		}
+		return nil
 	})
 	return ips
 }
@@ -173,46 +166,26 @@ func (c *cluster) waitEvent(t *testing.T, namespace, object, reason, substr stri
 	t.Helper()
 	var found v1.Event
 	sel := fields.Set{"involvedObject.name": object, "reason": reason}.AsSelector().String()
-	waitFor(t, timeout, fmt.Sprintf("event %s on %s/%s containing %q", reason, namespace, object, substr), func() (bool, error) {
+	poll.For(t, timeout, fmt.Sprintf("event %s on %s/%s containing %q", reason, namespace, object, substr), func() error {
 		evs, err := c.client.CoreV1().Events(namespace).List(context.Background(), metav1.ListOptions{FieldSelector: sel})
 		if err != nil {
-			return false, err
+			return err
 		}
 		for _, e := range evs.Items {
 			if strings.Contains(e.Message, substr) {
 				found = e
-				return true, nil
+				return nil
 			}
 		}
-		return false, nil
+		return fmt.Errorf("%d %s Events, none containing it", len(evs.Items), reason)
 	})
 	return found
 }
 
-// waitFor polls cond every 50 ms until it is true or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var lastErr error
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		lastErr = err
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s (last error: %v)", timeout, what, lastErr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // ccm is a running barelb-ccm process.
 type ccm struct {
-	cmd     *exec.Cmd
-	log     string
+	*proc.Process
 	metrics string // https://127.0.0.1:port/metrics, empty without a secure port
-	done    chan struct{}
 }
 
 // ccmOptions tune startCCM.
@@ -230,10 +203,6 @@ func (c *cluster) startCCM(t *testing.T, o ccmOptions) *ccm {
 	bin := ccmBinary(t)
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "ccm.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	kubeconfig := o.kubeconfig
 	if kubeconfig == "" {
 		kubeconfig = c.cp.Kubeconfig()
@@ -245,7 +214,7 @@ func (c *cluster) startCCM(t *testing.T, o ccmOptions) *ccm {
 		"--kube-api-qps=500", "--kube-api-burst=1000",
 		"--v=2",
 	}
-	p := &ccm{log: logPath, done: make(chan struct{})}
+	p := &ccm{}
 	if o.securePort {
 		port := freePort(t)
 		args = append(args, "--secure-port="+strconv.Itoa(port), "--bind-address=127.0.0.1",
@@ -262,18 +231,14 @@ func (c *cluster) startCCM(t *testing.T, o ccmOptions) *ccm {
 		args = append(args, "--leader-elect=false")
 	}
 	args = append(args, o.extraArgs...)
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("failed to start barelb-ccm: %v", err)
+	var err error
+	if p.Process, err = proc.Start("barelb-ccm", exec.Command(bin, args...), logPath, nil); err != nil {
+		t.Fatal(err)
 	}
-	go func() {
-		_ = p.cmd.Wait()
-		logFile.Close()
-		close(p.done)
-	}()
 	t.Cleanup(func() {
-		p.kill()
+		if err := p.Kill(); err != nil {
+			t.Error(err)
+		}
 		if t.Failed() {
 			t.Logf("end of barelb-ccm log %s:\n%s", logPath, tailFile(logPath, 40))
 		}
@@ -281,37 +246,14 @@ func (c *cluster) startCCM(t *testing.T, o ccmOptions) *ccm {
 	return p
 }
 
-// kill sends SIGKILL and waits for the process to end.
-func (p *ccm) kill() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
-
 // rss returns the resident set size of the process in bytes.
 func (p *ccm) rss(t *testing.T) int64 {
 	t.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	n, err := p.RSS()
 	if err != nil {
-		t.Fatalf("failed to read RSS: %v", err)
+		t.Fatal(err)
 	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				t.Fatalf("failed to parse VmRSS %q: %v", rest, err)
-			}
-			return kb * 1024
-		}
-	}
-	t.Fatal("no VmRSS")
-	return 0
+	return n
 }
 
 func freePort(t *testing.T) int {

@@ -3,6 +3,7 @@ package cloudprovider_test
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -14,6 +15,8 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // testConfig has an auto-assigned dual-stack pool first, then pools that are only
@@ -113,7 +116,12 @@ func TestProvider(t *testing.T) {
 			s.Spec.IPFamilyPolicy = ptr(v1.IPFamilyPolicyRequireDualStack)
 			s.Spec.IPFamilies = []v1.IPFamily{v1.IPv6Protocol, v1.IPv4Protocol}
 		}))
-		waitFor(t, 10*time.Second, "two addresses", func() (bool, error) { return len(c.addresses(t, "dual")) == 2, nil })
+		poll.For(t, 10*time.Second, "two addresses", func() error {
+			if ips := c.addresses(t, "dual"); len(ips) != 2 {
+				return fmt.Errorf("dual has %v", ips)
+			}
+			return nil
+		})
 		if diff := cmp.Diff([]string{"2001:db8:3::", "198.51.100.1"}, c.addresses(t, "dual")); diff != "" {
 			t.Errorf("addresses (-want +got):\n%s", diff)
 		}
@@ -148,9 +156,7 @@ func TestProvider(t *testing.T) {
   addresses: [198.51.100.300/24]
 `)
 		c.waitEvent(t, "barelb-system", "config", "InvalidConfig", "layer3", 5*time.Second)
-		waitFor(t, 5*time.Second, "barelb_config_stale 1", func() (bool, error) {
-			return strings.Contains(scrape(t, p.metrics), "barelb_config_stale 1"), nil
-		})
+		poll.For(t, 5*time.Second, "barelb_config_stale 1", func() error { return metricsContain(t, p, "barelb_config_stale 1") })
 		// The old pools keep serving, and "late" (in the last good config) still exists.
 		c.create(t, lbService("after-invalid", nil))
 		if diff := cmp.Diff([]string{"198.51.100.2"}, c.waitAddresses(t, "after-invalid", 10*time.Second)); diff != "" {
@@ -190,8 +196,11 @@ func TestProvider(t *testing.T) {
 		if _, err := c.client.CoreV1().Services("test").Update(context.Background(), svc, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 10*time.Second, "move to 198.51.100.50", func() (bool, error) {
-			return cmp.Equal([]string{"198.51.100.50"}, c.addresses(t, "reuse")), nil
+		poll.For(t, 10*time.Second, "move to 198.51.100.50", func() error {
+			if ips := c.addresses(t, "reuse"); !cmp.Equal([]string{"198.51.100.50"}, ips) {
+				return fmt.Errorf("reuse has %v", ips)
+			}
+			return nil
 		})
 	})
 	t.Run("deleted ConfigMap keeps the last good config", func(t *testing.T) {
@@ -236,12 +245,12 @@ func TestSeedConfig(t *testing.T) {
 	c.waitEvent(t, "test", "buggy", "AllocationFailed", "198.51.100.255", 10*time.Second)
 
 	// --logging-format=json: the provider's own lines are JSON too.
-	log, err := os.ReadFile(p.log)
+	log, err := os.ReadFile(p.Log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(log), `"msg":"barelb is ready"`) {
-		t.Errorf("no JSON line with msg \"barelb is ready\" in the CCM log %s", p.log)
+		t.Errorf("no JSON line with msg \"barelb is ready\" in the CCM log %s", p.Log)
 	}
 }
 
@@ -270,4 +279,13 @@ func scrape(t *testing.T, url string) string {
 		t.Fatalf("failed to scrape %s: %d %v %s", url, resp.StatusCode, err, body)
 	}
 	return string(body)
+}
+
+// metricsContain is a poll.For condition: nil once the CCM's metrics hold want.
+func metricsContain(t *testing.T, p *ccm, want string) error {
+	t.Helper()
+	if !strings.Contains(scrape(t, p.metrics), want) {
+		return fmt.Errorf("metrics lack %q", want)
+	}
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 
 	"github.com/barelb/barelb/internal/lastapplied"
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // badRanges is a configuration with n invalid CIDRs: n errors.
@@ -53,13 +54,18 @@ func TestRestartOnLastApplied(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rec lastapplied.Record
-	waitFor(t, 10*time.Second, "the record of the applied configuration", func() (bool, error) {
+	poll.For(t, 10*time.Second, "the record of the applied configuration", func() error {
 		obj, err := c.client.CoreV1().ConfigMaps(lastapplied.Namespace).Get(ctx, lastapplied.Name, metav1.GetOptions{})
 		if err != nil {
-			return false, nil
+			return err
 		}
-		rec, err = lastapplied.Read(obj)
-		return err == nil && rec.Source.ResourceVersion == cm.ResourceVersion, err
+		if rec, err = lastapplied.Read(obj); err != nil {
+			return err
+		}
+		if rec.Source.ResourceVersion != cm.ResourceVersion {
+			return fmt.Errorf("the record is of resourceVersion %s", rec.Source.ResourceVersion)
+		}
+		return nil
 	})
 	want := lastapplied.Source{Namespace: "barelb-system", Name: "config", Key: "config", ResourceVersion: cm.ResourceVersion, UID: cm.UID}
 	if diff := cmp.Diff(want, rec.Source); diff != "" || rec.Config != testConfig {
@@ -69,7 +75,9 @@ func TestRestartOnLastApplied(t *testing.T) {
 	c.setConfig(t, badRanges(40000))
 	c.waitEvent(t, "barelb-system", "config", "InvalidConfig", "more errors", 30*time.Second)
 
-	p.kill()
+	if err := p.Kill(); err != nil {
+		t.Fatal(err)
+	}
 	p = c.startCCM(t, ccmOptions{securePort: true})
 	c.waitEvent(t, "barelb-system", "config", "ConfigFromLastApplied", "(ConfigMap barelb-system/config resourceVersion "+cm.ResourceVersion+")", 30*time.Second)
 	c.create(t, lbService("after", nil))
@@ -79,9 +87,7 @@ func TestRestartOnLastApplied(t *testing.T) {
 	if diff := cmp.Diff(before, c.addresses(t, "before")); diff != "" {
 		t.Errorf("address changed over the restart (-want +got):\n%s", diff)
 	}
-	waitFor(t, 5*time.Second, "barelb_config_stale 1", func() (bool, error) {
-		return strings.Contains(scrape(t, p.metrics), "barelb_config_stale 1"), nil
-	})
+	poll.For(t, 5*time.Second, "barelb_config_stale 1", func() error { return metricsContain(t, p, "barelb_config_stale 1") })
 	evs, err := c.client.CoreV1().Events("test").List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("reason", "AddressOrphaned").String()})
 	if err != nil {
 		t.Fatal(err)
@@ -93,12 +99,18 @@ func TestRestartOnLastApplied(t *testing.T) {
 	// A valid configuration again: applied, and recorded.
 	next := testConfig + "- name: next\n  protocol: layer2\n  auto-assign: false\n  addresses: [198.51.100.160/28]\n"
 	c.setConfig(t, next)
-	waitFor(t, 10*time.Second, "the record of the new configuration", func() (bool, error) {
+	poll.For(t, 10*time.Second, "the record of the new configuration", func() error {
 		obj, err := c.client.CoreV1().ConfigMaps(lastapplied.Namespace).Get(ctx, lastapplied.Name, metav1.GetOptions{})
 		if err != nil {
-			return false, err
+			return err
 		}
 		r, err := lastapplied.Read(obj)
-		return err == nil && r.Config == next, err
+		if err != nil {
+			return err
+		}
+		if r.Config != next {
+			return fmt.Errorf("the record holds %q", r.Config)
+		}
+		return nil
 	})
 }

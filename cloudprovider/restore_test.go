@@ -2,12 +2,15 @@ package cloudprovider_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // TestAdoptBeforeAllocate writes statuses while no CCM runs, as a previous CCM
@@ -33,9 +36,15 @@ func TestAdoptBeforeAllocate(t *testing.T) {
 	c.create(t, lbService("old", nil))
 	setStatus("old", "198.51.100.5")
 	// Creation timestamps have a resolution of one second.
-	waitFor(t, 5*time.Second, "a later creation timestamp", func() (bool, error) {
+	poll.For(t, 5*time.Second, "a later creation timestamp", func() error {
 		old, err := c.client.CoreV1().Services("test").Get(ctx, "old", metav1.GetOptions{})
-		return err == nil && time.Since(old.CreationTimestamp.Time) > 1100*time.Millisecond, err
+		if err != nil {
+			return err
+		}
+		if age := time.Since(old.CreationTimestamp.Time); age <= 1100*time.Millisecond {
+			return fmt.Errorf("old created %v ago", age)
+		}
+		return nil
 	})
 	c.create(t, lbService("young", nil))
 	setStatus("young", "198.51.100.5")
@@ -47,9 +56,11 @@ func TestAdoptBeforeAllocate(t *testing.T) {
 		t.Errorf("fresh got %v, want 198.51.100.1 or .2 (.0 and .5 are adopted)", got)
 	}
 	c.waitEvent(t, "test", "young", "AddressConflict", "198.51.100.5", 10*time.Second)
-	waitFor(t, 10*time.Second, "young moved off 198.51.100.5", func() (bool, error) {
-		ips := c.addresses(t, "young")
-		return len(ips) == 1 && ips[0] != "198.51.100.5", nil
+	poll.For(t, 10*time.Second, "young moved off 198.51.100.5", func() error {
+		if ips := c.addresses(t, "young"); len(ips) != 1 || ips[0] == "198.51.100.5" {
+			return fmt.Errorf("young has %v", ips)
+		}
+		return nil
 	})
 	checkNoDuplicates(t, c.snapshot(t))
 	for name, want := range map[string][]string{"holder": {"198.51.100.0"}, "old": {"198.51.100.5"}} {

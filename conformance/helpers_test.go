@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 
 	"github.com/barelb/barelb/internal/labcluster"
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // waitEvent waits for an Event with reason on the named object whose
@@ -89,18 +90,6 @@ func annotate(s *corev1.Service, kv ...string) *corev1.Service {
 	return s
 }
 
-// waitFor polls cond every 10 ms until it returns nil, and fails the test
-// with cond's last error when d passes first.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	var last error
-	err := labcluster.Poll(ctx, 10*time.Millisecond, func() (bool, error) {
-		last = cond()
-		return last == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("waiting %v for %s: %v (last: %v)", d, what, err, last)
-	}
-}
+// waitFor is poll.For: it polls cond every 10 ms until it returns nil, and fails the test with
+// cond's last error when the timeout passes first. The cases call it by this name.
+var waitFor = poll.For

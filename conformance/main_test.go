@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/barelb/barelb/internal/checkout"
+	"github.com/barelb/barelb/internal/controlplane"
 	"github.com/barelb/barelb/internal/labcluster"
 )
 
@@ -31,7 +34,7 @@ func requireLab(t testing.TB) {
 	if os.Getenv("BARELB_KUBECONFIG") != "" {
 		t.Skip("running against an existing cluster: the lab cases are skipped")
 	}
-	strict := os.Getenv("BARELB_REQUIRE_CONTROLPLANE") == "1"
+	strict := os.Getenv(controlplane.RequireEnv) == "1"
 	if os.Geteuid() != 0 {
 		if strict {
 			t.Fatal("the conformance suite needs root (network namespaces)")
@@ -52,7 +55,7 @@ func startCluster(t *testing.T, o labcluster.Options) *labcluster.Cluster {
 	defer cancel()
 	c, err := labcluster.Start(ctx, o)
 	if err != nil {
-		if os.Getenv("BARELB_REQUIRE_CONTROLPLANE") != "1" && strings.Contains(err.Error(), "not found in") {
+		if os.Getenv(controlplane.RequireEnv) != "1" && errors.Is(err, checkout.ErrBinaryMissing) {
 			t.Skip(err)
 		}
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
+	"github.com/barelb/barelb/internal/checkout"
 	"github.com/barelb/barelb/internal/controlplane"
 )
 
@@ -29,25 +30,17 @@ const (
 	nodehelper = "barelb-nodehelper"
 )
 
-// binDir is where `make` puts binaries: $BARELB_BIN, else the repository's bin.
-func binDir() string {
-	if d := os.Getenv("BARELB_BIN"); d != "" {
-		return d
-	}
-	return filepath.Join("..", "bin")
-}
-
 // kustomizeBuild runs `kustomize build` on this directory and decodes every
 // object it prints, in order. It skips t when bin/kustomize is missing,
 // unless controlplane.RequireEnv is 1.
 func kustomizeBuild(t *testing.T) []*unstructured.Unstructured {
 	t.Helper()
-	bin := filepath.Join(binDir(), "kustomize")
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv(controlplane.RequireEnv) == "1" {
-			t.Fatalf("%s missing: run hack/build-kustomize.sh", bin)
-		}
-		t.Skipf("%s missing: run hack/build-kustomize.sh", bin)
+	bin, err := checkout.Binary("kustomize")
+	if errors.Is(err, checkout.ErrBinaryMissing) && os.Getenv(controlplane.RequireEnv) != "1" {
+		t.Skipf("kustomize: %v (run hack/build-kustomize.sh)", err)
+	}
+	if err != nil {
+		t.Fatalf("kustomize: %v (run hack/build-kustomize.sh)", err)
 	}
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(bin, "build", ".")

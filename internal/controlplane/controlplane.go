@@ -25,10 +25,14 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/klog/v2"
+
+	"github.com/barelb/barelb/internal/checkout"
+	"github.com/barelb/barelb/internal/proc"
 )
 
 // ErrBinariesMissing means etcd or kube-apiserver is not in Options.BinDir: run `make controlplane`.
-var ErrBinariesMissing = errors.New("control-plane binaries missing (run make controlplane)")
+// It is checkout.ErrBinaryMissing, so one errors.Is test covers the control plane and the lab.
+var ErrBinariesMissing = checkout.ErrBinaryMissing
 
 // Service cluster-IP ranges of every control plane: documentation ranges
 // (RFC 5737, RFC 3849) that nothing routes, so a ClusterIP is only ever data.
@@ -77,8 +81,8 @@ type ControlPlane struct {
 	pki        *pki
 	kubeconfig string
 	launcher   *launcher
-	etcd       *process
-	apiserver  *process
+	etcd       *proc.Process
+	apiserver  *proc.Process
 	logFiles   []*os.File
 
 	stopOnce sync.Once
@@ -120,46 +124,19 @@ func Start(ctx context.Context, o Options) (*ControlPlane, error) {
 // complete fills in defaults and checks that the binaries exist.
 func (o *Options) complete() error {
 	if o.BinDir == "" {
-		o.BinDir = os.Getenv("BARELB_BIN")
-	}
-	if o.BinDir == "" {
-		root, err := repoRoot()
+		dir, err := checkout.BinDir()
 		if err != nil {
-			return fmt.Errorf("%w: no BinDir, no $BARELB_BIN and %w", ErrBinariesMissing, err)
+			return fmt.Errorf("no BinDir: %w", err)
 		}
-		o.BinDir = filepath.Join(root, "bin")
+		o.BinDir = dir
 	}
-	for _, b := range []string{"etcd", "kube-apiserver"} {
-		if _, err := os.Stat(filepath.Join(o.BinDir, b)); err != nil {
-			return fmt.Errorf("%w: %w", ErrBinariesMissing, err)
-		}
+	if err := checkout.Require(o.BinDir, "etcd", "kube-apiserver"); err != nil {
+		return err
 	}
 	if !o.BindAddress.IsValid() {
 		o.BindAddress = netip.MustParseAddr("127.0.0.1")
 	}
 	return nil
-}
-
-// repoRoot finds the barelb checkout around the working directory (tests run in
-// their package's directory).
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("failed to get working directory: %w", err)
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil {
-			first, _, _ := strings.Cut(string(b), "\n")
-			if strings.TrimSpace(first) == "module github.com/barelb/barelb" {
-				return dir, nil
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no barelb checkout around the working directory")
-		}
-		dir = parent
-	}
 }
 
 // start runs the attempts: a process that exits during start-up (typically
@@ -291,14 +268,14 @@ func (c *ControlPlane) etcdHTTPClient() *http.Client {
 }
 
 // waitReady polls url until it answers 200, p exits or ctx ends.
-func (c *ControlPlane) waitReady(ctx context.Context, p *process, hc *http.Client, url string) error {
+func (c *ControlPlane) waitReady(ctx context.Context, p *proc.Process, hc *http.Client, url string) error {
 	defer hc.CloseIdleConnections()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	var last error
 	for {
-		if p.exited() {
-			return fmt.Errorf("%s %w:\n%s", p.name, errExitedEarly, c.logTail(p.name))
+		if p.Exited() {
+			return fmt.Errorf("%s %w:\n%s", p.Name, errExitedEarly, c.logTail(p.Name))
 		}
 		last = probe(ctx, hc, url)
 		if last == nil {
@@ -306,8 +283,8 @@ func (c *ControlPlane) waitReady(ctx context.Context, p *process, hc *http.Clien
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s not ready: %w (last probe: %w)\n%s", p.name, ctx.Err(), last, c.logTail(p.name))
-		case <-p.done:
+			return fmt.Errorf("%s not ready: %w (last probe: %w)\n%s", p.Name, ctx.Err(), last, c.logTail(p.Name))
+		case <-p.Done():
 		case <-tick.C:
 		}
 	}
@@ -414,9 +391,9 @@ func (c *ControlPlane) ServiceAccountToken(ctx context.Context, namespace, name 
 // processes that have exited.
 func (c *ControlPlane) PIDs() []int {
 	var pids []int
-	for _, p := range []*process{c.etcd, c.apiserver} {
+	for _, p := range []*proc.Process{c.etcd, c.apiserver} {
 		if p != nil {
-			pids = append(pids, p.pid())
+			pids = append(pids, p.PID())
 		}
 	}
 	return pids
@@ -443,9 +420,9 @@ func (c *ControlPlane) Stop() error {
 
 func (c *ControlPlane) stopProcesses() []error {
 	var errs []error
-	for _, p := range []*process{c.apiserver, c.etcd} {
+	for _, p := range []*proc.Process{c.apiserver, c.etcd} {
 		if p != nil {
-			errs = append(errs, p.stop())
+			errs = append(errs, p.Kill())
 		}
 	}
 	return errs

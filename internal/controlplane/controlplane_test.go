@@ -22,6 +22,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/barelb/barelb/internal/poll"
 )
 
 func TestControlPlane(t *testing.T) {
@@ -118,7 +120,7 @@ func TestControlPlane(t *testing.T) {
 			t.Fatalf("listing Secrets without RBAC: err = %v, want Forbidden", err)
 		}
 		grantListSecrets(t, cs, "barelb-test", "reader")
-		waitFor(t, 10*time.Second, "the RoleBinding to take effect", func() error {
+		poll.For(t, 10*time.Second, "the RoleBinding to take effect", func() error {
 			_, err := sa.CoreV1().Secrets("barelb-test").List(ctx, metav1.ListOptions{})
 			return err
 		})
@@ -152,22 +154,6 @@ func grantListSecrets(t *testing.T, cs kubernetes.Interface, namespace, serviceA
 	}
 	if _, err := cs.RbacV1().RoleBindings(namespace).Create(t.Context(), rb, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("failed to create RoleBinding: %v", err)
-	}
-}
-
-// waitFor polls cond until it returns nil or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -257,7 +243,7 @@ func TestProcessesDieWithParent(t *testing.T) {
 		t.Fatalf("failed to kill helper: %v", err)
 	}
 	_ = cmd.Wait()
-	waitFor(t, 10*time.Second, "etcd and kube-apiserver to die with their parent", func() error {
+	poll.For(t, 10*time.Second, "etcd and kube-apiserver to die with their parent", func() error {
 		for _, pid := range pids {
 			if alive(pid) {
 				return fmt.Errorf("process %d still running", pid)

@@ -4,39 +4,21 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"runtime"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/barelb/barelb/internal/lab"
 )
 
-// inNetns runs fn on the calling goroutine, locked to its OS thread, while that
-// thread is in the named network namespace. Sockets fn creates belong to it.
+// inNetns runs fn in the named network namespace, on a locked OS thread of its own (see
+// lab.InNamespace). Sockets fn creates belong to the namespace.
 func inNetns(name string, fn func() error) error {
 	target, err := netns.GetFromName(name)
 	if err != nil {
 		return fmt.Errorf("failed to open network namespace %q: %w", name, err)
 	}
 	defer target.Close()
-
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("failed to open the current network namespace: %w", err)
-	}
-	defer orig.Close()
-	if err := netns.Set(target); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("failed to enter network namespace %q: %w", name, err)
-	}
-	fnErr := fn()
-	if err := netns.Set(orig); err != nil {
-		// The thread stays locked, so the runtime discards it when this
-		// goroutine ends instead of reusing it in the wrong namespace.
-		return fmt.Errorf("failed to leave network namespace %q: %w", name, err)
-	}
-	runtime.UnlockOSThread()
-	return fnErr
+	return lab.InNamespace(target, fn)
 }
 
 // DialInNetns returns a dial function that opens connections from inside the
@@ -44,7 +26,7 @@ func inNetns(name string, fn func() error) error {
 // addr must be an IP literal with port: no name resolution happens in the namespace.
 func DialInNetns(name string) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		// FallbackDelay < 0 keeps the dial on this goroutine (no Happy Eyeballs
+		// FallbackDelay < 0 keeps the dial on fn's goroutine (no Happy Eyeballs
 		// race on another thread, which would be outside the namespace).
 		d := net.Dialer{FallbackDelay: -1}
 		var c net.Conn

@@ -1,7 +1,6 @@
 package controlplane
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -9,56 +8,22 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
+
+	"github.com/barelb/barelb/internal/proc"
 )
 
-// process is one child: etcd or kube-apiserver.
-type process struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited and been reaped
-}
-
 // startProcess starts path with args from the launcher's thread (and so in its
-// network namespace). The child leads its own process group, so stop reaches
+// network namespace). The child leads its own process group, so Kill reaches
 // anything it forks, and gets SIGKILL when that thread ends: when the launcher
-// stops or the whole test process dies.
-func startProcess(l *launcher, name, path string, args []string, stdout, stderr io.Writer) (*process, error) {
+// stops or the whole test process dies. There is no graceful shutdown: Start
+// never reuses etcd data, so nothing is worth saving, and the exit status of a
+// child we stop ourselves says nothing.
+func startProcess(l *launcher, name, path string, args []string, stdout, stderr io.Writer) (*proc.Process, error) {
 	cmd := exec.Command(path, args...)
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := l.run(cmd.Start); err != nil {
-		return nil, fmt.Errorf("failed to start %s: %w", name, err)
-	}
-	p := &process{name: name, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait() // the exit status of a child we stop ourselves says nothing
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// pid is the child's process id, which is also its process group id.
-func (p *process) pid() int { return p.cmd.Process.Pid }
-
-// exited reports whether the process has ended.
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop kills the process group and waits until the process is reaped. There is
-// no graceful shutdown: Start never reuses etcd data, so nothing is worth saving.
-func (p *process) stop() error {
-	if err := syscall.Kill(-p.pid(), syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("failed to kill %s (pid %d): %w", p.name, p.pid(), err)
-	}
-	<-p.done
-	return nil
+	return proc.Start(name, cmd, "", l.run)
 }
 
 // tail returns the last n bytes of the file at path, for error messages.

@@ -3,10 +3,14 @@ package demo
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/barelb/barelb/internal/checkout"
+	"github.com/barelb/barelb/internal/controlplane"
 )
 
 // TestDemo runs make demo's program to its failover and teardown, so the
@@ -16,7 +20,7 @@ func TestDemo(t *testing.T) {
 		t.Skip("the demo builds a lab; skipped in -short mode")
 	}
 	if os.Geteuid() != 0 {
-		if os.Getenv("BARELB_REQUIRE_CONTROLPLANE") == "1" {
+		if os.Getenv(controlplane.RequireEnv) == "1" {
 			t.Fatal("the demo needs root")
 		}
 		t.Skip("the demo needs root")
@@ -25,7 +29,7 @@ func TestDemo(t *testing.T) {
 	defer cancel()
 	var out bytes.Buffer
 	if err := Run(ctx, &out, Options{}); err != nil {
-		if os.Getenv("BARELB_REQUIRE_CONTROLPLANE") != "1" && strings.Contains(err.Error(), "not found in") {
+		if os.Getenv(controlplane.RequireEnv) != "1" && errors.Is(err, checkout.ErrBinaryMissing) {
 			t.Skip(err)
 		}
 		t.Fatalf("demo failed: %v\n%s", err, out.String())

@@ -136,6 +136,14 @@ func (h *Host) Do(fn func() error) error {
 	if !h.ns.IsOpen() {
 		return fmt.Errorf("failed to enter namespace of %s: lab closed", h.Name)
 	}
+	return InNamespace(h.ns, fn)
+}
+
+// InNamespace runs fn on a locked OS thread inside the network namespace ns, on a goroutine of its
+// own, and returns fn's error. Sockets fn creates stay in ns for their whole life; goroutines fn
+// starts do not run in ns. Since fn runs on another goroutine, it must not call t.Fatal. It is the
+// one way barelb's tests and the lab run code in a namespace; Host.Do is it for a lab host.
+func InNamespace(ns netns.NsHandle, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -146,15 +154,15 @@ func (h *Host) Do(fn func() error) error {
 			return
 		}
 		defer orig.Close()
-		if err := netns.Set(h.ns); err != nil {
+		if err := netns.Set(ns); err != nil {
 			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("failed to enter namespace %s: %w", h.Netns, err)
+			errc <- fmt.Errorf("failed to enter namespace %v: %w", ns, err)
 			return
 		}
 		ferr := fn()
 		if err := netns.Set(orig); err != nil {
 			// The thread stays locked: the runtime ends it with this goroutine.
-			errc <- errors.Join(ferr, fmt.Errorf("failed to leave namespace %s: %w", h.Netns, err))
+			errc <- errors.Join(ferr, fmt.Errorf("failed to leave namespace %v: %w", ns, err))
 			return
 		}
 		runtime.UnlockOSThread()

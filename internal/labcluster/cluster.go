@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -18,9 +16,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/barelb/barelb/internal/checkout"
 	"github.com/barelb/barelb/internal/controlplane"
 	"github.com/barelb/barelb/internal/gossipkey"
 	"github.com/barelb/barelb/internal/lab"
+	"github.com/barelb/barelb/internal/proc"
 )
 
 // EchoPort is the port of every node's stand-in service (the lab's echo
@@ -104,7 +104,7 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	if c.Admin, err = kubernetes.NewForConfig(c.CP.RESTConfig()); err != nil {
 		return nil, err
 	}
-	if err := ApplyRBAC(ctx, c.Admin, o.ManifestDir); err != nil {
+	if err := ApplyRBAC(ctx, c.CP, o.ManifestDir); err != nil {
 		return nil, fmt.Errorf("failed to apply barelb's RBAC: %w", err)
 	}
 	if c.ccmKube, err = c.tokenKubeconfig(ctx, "barelb-ccm"); err != nil {
@@ -137,45 +137,24 @@ func (o *Options) complete() error {
 	if o.Nodes == 0 {
 		o.Nodes = 3
 	}
-	root, err := repoRoot()
-	if err != nil && (o.BinDir == "" || o.ManifestDir == "") {
-		return err
-	}
 	if o.BinDir == "" {
-		o.BinDir = os.Getenv("BARELB_BIN")
-	}
-	if o.BinDir == "" {
-		o.BinDir = filepath.Join(root, "bin")
+		dir, err := checkout.BinDir()
+		if err != nil {
+			return err
+		}
+		o.BinDir = dir
 	}
 	if o.ManifestDir == "" {
+		root, err := checkout.Root()
+		if err != nil {
+			return err
+		}
 		o.ManifestDir = filepath.Join(root, "manifests")
 	}
-	for _, b := range []string{"barelb-ccm", "barelb-nodehelper", "etcd", "kube-apiserver"} {
-		if _, err := os.Stat(filepath.Join(o.BinDir, b)); err != nil {
-			return fmt.Errorf("%s not found in %s: run make build controlplane: %w", b, o.BinDir, err)
-		}
+	if err := checkout.Require(o.BinDir, "barelb-ccm", "barelb-nodehelper", "etcd", "kube-apiserver"); err != nil {
+		return fmt.Errorf("failed to find the lab's binaries in %s: %w", o.BinDir, err)
 	}
 	return nil
-}
-
-// repoRoot finds the checkout around the working directory.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			if _, err := os.Stat(filepath.Join(dir, "manifests")); err == nil {
-				return dir, nil
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("barelb checkout not found around the working directory")
-		}
-		dir = parent
-	}
 }
 
 func (c *Cluster) tokenKubeconfig(ctx context.Context, sa string) (string, error) {
@@ -237,41 +216,9 @@ func (c *Cluster) createNode(ctx context.Context, h *lab.Host) error {
 	return nil
 }
 
-// Process is a barelb component running in the lab.
-type Process struct {
-	Name string
-	Cmd  *exec.Cmd
-	Log  string
-	done chan struct{}
-	err  error
-}
-
-// Signal sends sig to the process.
-func (p *Process) Signal(sig syscall.Signal) error {
-	// ip netns exec replaces itself with the binary, so the pid is the
-	// component's own.
-	return p.Cmd.Process.Signal(sig)
-}
-
-// Wait waits for the process to exit, at most until ctx ends.
-func (p *Process) Wait(ctx context.Context) error {
-	select {
-	case <-p.done:
-		return p.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// Exited reports whether the process has exited.
-func (p *Process) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+// Process is a barelb component running in the lab. `ip netns exec` replaces
+// itself with the binary, so its pid is the component's own.
+type Process = proc.Process
 
 func (c *Cluster) start(name string, h *lab.Host, bin string, args ...string) (*Process, error) {
 	c.mu.Lock()
@@ -279,23 +226,11 @@ func (c *Cluster) start(name string, h *lab.Host, bin string, args ...string) (*
 	if old := c.procs[name]; old != nil && !old.Exited() {
 		return nil, fmt.Errorf("%s is already running", name)
 	}
-	logPath := filepath.Join(c.o.Dir, name+".log")
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	cmd := h.Command(context.Background(), filepath.Join(c.o.BinDir, bin), args...)
+	p, err := proc.Start(name, cmd, filepath.Join(c.o.Dir, name+".log"), nil)
 	if err != nil {
 		return nil, err
 	}
-	cmd := h.Command(context.Background(), filepath.Join(c.o.BinDir, bin), args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("failed to start %s: %w", name, err)
-	}
-	p := &Process{Name: name, Cmd: cmd, Log: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
 	c.procs[name] = p
 	return p, nil
 }
@@ -388,37 +323,6 @@ func (c *Cluster) Close() error {
 	return errors.Join(errs...)
 }
 
-// CPUTime returns the user and system CPU time the process has used so far,
-// from /proc (Linux).
-func (p *Process) CPUTime() (time.Duration, error) {
-	return procCPUTime(p.Cmd.Process.Pid)
-}
-
-func procCPUTime(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name (field 2) may hold spaces; fields after it are
-	// counted from its closing parenthesis.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	const ticks = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / ticks, nil
-}
-
 // CPUTimes returns the CPU time used so far by every running component and
 // by the control plane's processes, by name.
 func (c *Cluster) CPUTimes() map[string]time.Duration {
@@ -431,7 +335,7 @@ func (c *Cluster) CPUTimes() map[string]time.Duration {
 	}
 	c.mu.Unlock()
 	for i, pid := range c.CP.PIDs() {
-		if d, err := procCPUTime(pid); err == nil {
+		if d, err := proc.CPUTime(pid); err == nil {
 			out[[]string{"etcd", "kube-apiserver"}[min(i, 1)]] += d
 		}
 	}

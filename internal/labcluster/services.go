@@ -12,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // ApplyConfig writes the configuration ConfigMap barelb-system/config.
@@ -179,23 +181,8 @@ func (c *Cluster) WaitReachable(ctx context.Context, addr netip.Addr) (string, e
 	return node, nil
 }
 
-// Poll calls cond every interval until it returns true or an error, or ctx
-// ends.
+// Poll calls cond at once and then every interval until it returns true or an error, or ctx
+// ends: poll.Until, under the name the conformance cases and the demo use.
 func Poll(ctx context.Context, interval time.Duration, cond func() (bool, error)) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		ok, err := cond()
-		if err != nil {
-			return err
-		}
-		if ok {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
+	return poll.Until(ctx, interval, cond)
 }

@@ -3,6 +3,7 @@ package announce
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // fakeJoiner records memberships.
@@ -118,16 +121,12 @@ func send(t *testing.T, c *net.UDPConn, to net.Addr, frame []byte) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
+// historyLen is a poll.For condition: nil once the joiner has seen n membership changes.
+func historyLen(j *fakeJoiner, n int) error {
+	if h := j.history(); len(h) != n {
+		return fmt.Errorf("memberships %v, want %d", h, n)
 	}
+	return nil
 }
 
 func TestAnnouncerOverFakeConn(t *testing.T) {
@@ -177,7 +176,7 @@ func TestAnnouncerOverFakeConn(t *testing.T) {
 			t.Fatalf("NA (-want +got):\n%s", diff)
 		}
 	}
-	waitFor(t, "the group to be joined", func() bool { return len(l.joiner.history()) == 1 })
+	poll.For(t, 5*time.Second, "the group to be joined", func() error { return historyLen(l.joiner, 1) })
 	if diff := cmp.Diff([]string{"join ff02::1:ff00:10"}, l.joiner.history()); diff != "" {
 		t.Errorf("memberships (-want +got):\n%s", diff)
 	}
@@ -186,11 +185,13 @@ func TestAnnouncerOverFakeConn(t *testing.T) {
 	a.SetOwned(nil)
 	send(t, l.arpPeer, l.arpAddr, wire(t, ethBroadcastFromClient+"0806 0001 0800 06 04 0001 02000000000b c0000214 000000000000 c000020a"))
 	send(t, l.ndpPeer, l.ndpAddr, wire(t, nsUnicast))
-	waitFor(t, "requests to be dropped", func() bool {
-		s := a.Stats()
-		return s.IPv4.Dropped[NotOwned] == 1 && s.IPv6.Dropped[NotOwned] == 1
+	poll.For(t, 5*time.Second, "requests to be dropped", func() error {
+		if s := a.Stats(); s.IPv4.Dropped[NotOwned] != 1 || s.IPv6.Dropped[NotOwned] != 1 {
+			return fmt.Errorf("dropped as not owned: %d IPv4, %d IPv6", s.IPv4.Dropped[NotOwned], s.IPv6.Dropped[NotOwned])
+		}
+		return nil
 	})
-	waitFor(t, "the group to be left", func() bool { return len(l.joiner.history()) == 2 })
+	poll.For(t, 5*time.Second, "the group to be left", func() error { return historyLen(l.joiner, 2) })
 	if diff := cmp.Diff([]string{"join ff02::1:ff00:10", "leave ff02::1:ff00:10"}, l.joiner.history()); diff != "" {
 		t.Errorf("memberships (-want +got):\n%s", diff)
 	}

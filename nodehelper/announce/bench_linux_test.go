@@ -130,14 +130,13 @@ func benchmarkARPSocket(b *testing.B, owned int) {
 	})
 
 	var c *packet.Conn
-	inNS(b, p.b, func() {
+	inNS(b, p.b, func() error {
 		ifi, err := net.InterfaceByName("eth0")
 		if err != nil {
-			b.Fatal(err)
+			return err
 		}
-		if c, err = packet.Listen(ifi, packet.Raw, 0x0806, nil); err != nil {
-			b.Fatal(err)
-		}
+		c, err = packet.Listen(ifi, packet.Raw, 0x0806, nil)
+		return err
 	})
 	b.Cleanup(func() { _ = c.Close() })
 	_ = control(c, func(fd int) error {

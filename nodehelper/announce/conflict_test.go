@@ -2,12 +2,15 @@ package announce
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // readUntil reads frames from c until one satisfies match, and fails after
@@ -147,7 +150,12 @@ func TestConflictForgottenWhenLost(t *testing.T) {
 	a.SetOwned([]netip.Addr{vip6})
 	a.SetOwned([]netip.Addr{vip4, vip6})
 	// Regained: a new ownership, answered, not withdrawn.
-	waitFor(t, "vip4 to be answered again", func() bool { return a.owns(vip4) })
+	poll.For(t, 5*time.Second, "vip4 to be answered again", func() error {
+		if !a.owns(vip4) {
+			return errors.New("not owned yet")
+		}
+		return nil
+	})
 	readUntil(t, l.arpPeer, 5*time.Second, "the announcement of the regained address", func(b []byte) bool { return bytes.Equal(b, GratuitousARP(ourMAC, vip4)[0]) })
 }
 

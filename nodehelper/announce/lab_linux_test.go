@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/barelb/barelb/internal/lab"
 )
 
 // A minimal lab for privileged tests: two network namespaces joined by a
@@ -188,31 +190,18 @@ func (p *pair) neigh(t testing.TB, addr netip.Addr) neighbour {
 	return ns[0]
 }
 
-// inNS runs fn on a thread inside namespace ns. Sockets opened by fn stay
-// in ns after fn returns.
-func inNS(t testing.TB, ns string, fn func()) {
+// inNS runs fn in namespace ns (lab.InNamespace) and fails t with fn's
+// error. Sockets opened by fn stay in ns after fn returns.
+func inNS(t testing.TB, ns string, fn func() error) {
 	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
 	h, err := netns.GetFromName(ns)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		t.Fatal(err)
+	if err := lab.InNamespace(h, fn); err != nil {
+		t.Fatalf("in %s: %v", ns, err)
 	}
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			panic("failed to restore network namespace: " + err.Error())
-		}
-	}()
-	fn()
 }
 
 // startAnnouncer runs an Announcer on eth0 of A until the test ends.
@@ -261,11 +250,10 @@ func (p *pair) startAnnouncer(t testing.TB, opts Options) *Announcer {
 func (p *pair) startEcho(t testing.TB) {
 	t.Helper()
 	var c *net.UDPConn
-	inNS(t, p.a, func() {
+	inNS(t, p.a, func() error {
 		var err error
-		if c, err = net.ListenUDP("udp", &net.UDPAddr{Port: echoPort}); err != nil {
-			t.Fatal(err)
-		}
+		c, err = net.ListenUDP("udp", &net.UDPAddr{Port: echoPort})
+		return err
 	})
 	t.Cleanup(func() { _ = c.Close() })
 	go func() {
@@ -284,11 +272,10 @@ func (p *pair) startEcho(t testing.TB) {
 func (p *pair) client(t testing.TB) *net.UDPConn {
 	t.Helper()
 	var c *net.UDPConn
-	inNS(t, p.b, func() {
+	inNS(t, p.b, func() error {
 		var err error
-		if c, err = net.ListenUDP("udp", &net.UDPAddr{}); err != nil {
-			t.Fatal(err)
-		}
+		c, err = net.ListenUDP("udp", &net.UDPAddr{})
+		return err
 	})
 	t.Cleanup(func() { _ = c.Close() })
 	return c

@@ -267,14 +267,13 @@ func TestLabAnnouncementForms(t *testing.T) {
 
 	p := newPair(t)
 	var c *packet.Conn
-	inNS(t, p.a, func() {
+	inNS(t, p.a, func() error {
 		ifi, err := net.InterfaceByName("eth0")
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if c, err = packet.Listen(ifi, packet.Raw, 0x0806, nil); err != nil {
-			t.Fatal(err)
-		}
+		c, err = packet.Listen(ifi, packet.Raw, 0x0806, nil)
+		return err
 	})
 	t.Cleanup(func() { _ = c.Close() })
 
@@ -325,10 +324,10 @@ func TestLabMembershipsOverflow(t *testing.T) {
 
 	p := newPair(t)
 	var m *memberships
-	inNS(t, p.a, func() {
+	inNS(t, p.a, func() error {
 		ifi, err := net.InterfaceByName("eth0")
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		m = &memberships{
 			ifindex:   ifi.Index,
@@ -339,9 +338,10 @@ func TestLabMembershipsOverflow(t *testing.T) {
 		for i := range 6000 {
 			group := netip.AddrFrom16([16]byte{0xff, 0x02, 11: 0x01, 12: 0xff, 13: 0x01, 14: byte(i >> 8), 15: byte(i)})
 			if err := m.join(group); err != nil {
-				t.Fatalf("join %d: %v", i, err)
+				return fmt.Errorf("join %d: %w", i, err)
 			}
 		}
+		return nil
 	})
 	t.Cleanup(func() { _ = m.close() })
 	t.Logf("6000 memberships on %d sockets: %v", len(m.fds), m.counts)

@@ -46,8 +46,9 @@ func newLab(t *testing.T) *lab.Lab {
 	return l
 }
 
-// waitFor waits until cond holds for the watcher's snapshot, reading Changes, with a deadline.
-func waitFor(t *testing.T, w *Watcher, what string, cond func([]Link) bool) {
+// readChangesUntil reads Changes until cond holds for the watcher's snapshot, with a deadline. It
+// does not poll: a snapshot that changes without a signal on Changes fails the test.
+func readChangesUntil(t *testing.T, w *Watcher, what string, cond func([]Link) bool) {
 	t.Helper()
 	deadline := time.NewTimer(5 * time.Second)
 	defer deadline.Stop()
@@ -105,7 +106,7 @@ func TestWatcher(t *testing.T) {
 }
 
 func testWatcher(t *testing.T, h *lab.Host, w *Watcher) {
-	waitFor(t, w, "eth0 up and running", func(links []Link) bool {
+	readChangesUntil(t, w, "eth0 up and running", func(links []Link) bool {
 		l, ok := find(links, "eth0")
 		return ok && l.Flags&FlagRunning != 0
 	})
@@ -130,7 +131,7 @@ func testWatcher(t *testing.T, h *lab.Host, w *Watcher) {
 	if err := nl.LinkSetUp(peer); err != nil {
 		t.Fatalf("LinkSetUp: %v", err)
 	}
-	waitFor(t, w, "lan1 added, down", func(links []Link) bool {
+	readChangesUntil(t, w, "lan1 added, down", func(links []Link) bool {
 		l, ok := find(links, "lan1")
 		return ok && l.Flags&FlagUp == 0
 	})
@@ -142,14 +143,14 @@ func testWatcher(t *testing.T, h *lab.Host, w *Watcher) {
 		t.Fatalf("LinkSetUp: %v", err)
 	}
 	vip, nodeAddr := netip.MustParseAddr("198.51.100.10"), h.IPv4.Addr()
-	waitFor(t, w, "service address answered on lan1", func(links []Link) bool {
+	readChangesUntil(t, w, "service address answered on lan1", func(links []Link) bool {
 		got, _ := Choose(links, vip, nodeAddr, Filter{})
 		return slices.Equal(got, []string{"lan1"})
 	})
 	if err := nl.LinkSetDown(lan1); err != nil {
 		t.Fatalf("LinkSetDown: %v", err)
 	}
-	waitFor(t, w, "fallback to eth0 with lan1 down", func(links []Link) bool {
+	readChangesUntil(t, w, "fallback to eth0 with lan1 down", func(links []Link) bool {
 		got, r := Choose(links, vip, nodeAddr, Filter{})
 		return r == ReasonNodeLink && slices.Equal(got, []string{"eth0"})
 	})
@@ -159,7 +160,7 @@ func testWatcher(t *testing.T, h *lab.Host, w *Watcher) {
 	if err := nl.AddrDel(lan1, &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(24, 32)}}); err != nil {
 		t.Fatalf("AddrDel: %v", err)
 	}
-	waitFor(t, w, "address removed from lan1", func(links []Link) bool {
+	readChangesUntil(t, w, "address removed from lan1", func(links []Link) bool {
 		l, ok := find(links, "lan1")
 		return ok && l.Flags&FlagUp != 0 && !slices.Contains(l.Prefixes, p)
 	})
@@ -167,14 +168,14 @@ func testWatcher(t *testing.T, h *lab.Host, w *Watcher) {
 	if err := h.SetLinkUp(t.Context(), false); err != nil {
 		t.Fatalf("SetLinkUp(false): %v", err)
 	}
-	waitFor(t, w, "eth0 without carrier", func(links []Link) bool {
+	readChangesUntil(t, w, "eth0 without carrier", func(links []Link) bool {
 		_, r := Choose(links, vip, nodeAddr, Filter{})
 		return r == ReasonNodeLinkExcluded
 	})
 	if err := nl.LinkDel(lan1); err != nil {
 		t.Fatalf("LinkDel: %v", err)
 	}
-	waitFor(t, w, "lan1 deleted", func(links []Link) bool {
+	readChangesUntil(t, w, "lan1 deleted", func(links []Link) bool {
 		_, ok := find(links, "lan1")
 		return !ok
 	})
@@ -199,7 +200,7 @@ func TestWatcherBurst(t *testing.T) {
 			t.Errorf("Run() error: %v", err)
 		}
 	})
-	waitFor(t, w, "initial listing", func(links []Link) bool { return links != nil })
+	readChangesUntil(t, w, "initial listing", func(links []Link) bool { return links != nil })
 	lo, err := h.Handle().LinkByName("lo")
 	if err != nil {
 		t.Fatalf("LinkByName: %v", err)
@@ -215,7 +216,7 @@ func TestWatcherBurst(t *testing.T) {
 		}
 	}
 	added := time.Since(start)
-	waitFor(t, w, "all addresses seen", func(links []Link) bool {
+	readChangesUntil(t, w, "all addresses seen", func(links []Link) bool {
 		l, ok := find(links, "lo")
 		return ok && len(l.Prefixes) >= n
 	})
@@ -244,7 +245,7 @@ func TestWatcherLinkReplaced(t *testing.T) {
 		got, r := Choose(links, vip, nodeAddr, Filter{})
 		return r == ReasonConnected && slices.Equal(got, []string{"eth0"})
 	}
-	waitFor(t, w, "eth0 chosen", chosen)
+	readChangesUntil(t, w, "eth0 chosen", chosen)
 	before, _ := find(w.Snapshot(), "eth0")
 
 	mac := net.HardwareAddr{0x02, 0x62, 0x6c, 0xee, 0, 1}
@@ -255,7 +256,7 @@ func TestWatcherLinkReplaced(t *testing.T) {
 	if err := h.Handle().LinkSetHardwareAddr(link, mac); err != nil {
 		t.Fatalf("LinkSetHardwareAddr: %v", err)
 	}
-	waitFor(t, w, "eth0 with the new MAC, chosen", func(links []Link) bool {
+	readChangesUntil(t, w, "eth0 with the new MAC, chosen", func(links []Link) bool {
 		l, ok := find(links, "eth0")
 		return ok && l.HardwareAddr.String() == mac.String() && l.Index == before.Index && chosen(links)
 	})
@@ -263,7 +264,7 @@ func TestWatcherLinkReplaced(t *testing.T) {
 	if err := l.Replug(t.Context(), h); err != nil {
 		t.Fatalf("Replug: %v", err)
 	}
-	waitFor(t, w, "eth0 re-created under a new index, chosen", func(links []Link) bool {
+	readChangesUntil(t, w, "eth0 re-created under a new index, chosen", func(links []Link) bool {
 		l, ok := find(links, "eth0")
 		return ok && l.Index != before.Index && chosen(links)
 	})

@@ -2,6 +2,7 @@ package membership
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -12,6 +13,8 @@ import (
 	"github.com/hashicorp/memberlist"
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/testutil"
+
+	"github.com/barelb/barelb/internal/poll"
 )
 
 var (
@@ -131,8 +134,12 @@ func TestGuardAllowList(t *testing.T) {
 				t.Errorf("packet from %v passed = %v, want %v", tt.from, got, tt.pass)
 			}
 			if !tt.pass {
-				waitFor(t, 2*time.Second, "the drops counted", func() bool {
-					return dropCount(t, mt, "stream", DropNotANode) == 1 && dropCount(t, mt, "packet", DropNotANode) == 1
+				poll.For(t, 2*time.Second, "the drops counted", func() error {
+					stream, packet := dropCount(t, mt, "stream", DropNotANode), dropCount(t, mt, "packet", DropNotANode)
+					if stream != 1 || packet != 1 {
+						return fmt.Errorf("%v stream and %v packet drops", stream, packet)
+					}
+					return nil
 				})
 			}
 		})

@@ -2,6 +2,7 @@ package membership
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/hashicorp/memberlist"
+
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // mockTransport is a MockTransport with datagram semantics. MockTransport
@@ -155,38 +158,22 @@ func start(t *testing.T, cfg Config, logger logr.Logger) *running {
 	return r
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // waitMembers waits until every member sees exactly want; on a timeout it
 // says what each member saw.
 func waitMembers(t *testing.T, timeout time.Duration, ms []*running, want []string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	poll.For(t, timeout, fmt.Sprintf("members %v", want), func() error {
 		var wrong []string
 		for _, m := range ms {
 			if got := m.Members(); !slices.Equal(got, want) {
 				wrong = append(wrong, fmt.Sprintf("%s sees %v", m.cfg.NodeName, got))
 			}
 		}
-		if len(wrong) == 0 {
-			return
+		if len(wrong) > 0 {
+			return errors.New(strings.Join(wrong, "; "))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for members %v: %s", timeout, want, strings.Join(wrong, "; "))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // freeLoopbackPort returns a port free for both UDP and TCP on 127.0.0.1.

@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
+
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // logBuffer collects log lines of a funcr logger.
@@ -57,8 +60,11 @@ func TestWrongKeyCannotJoin(t *testing.T) {
 	waitMembers(t, 5*time.Second, []*running{good0, good1}, []string{"good-0", "good-1"})
 
 	bad := start(t, Config{NodeName: "intruder", Transport: ts["intruder"], Keys: [][]byte{testKey(2), testKey(3)}, Peers: staticPeers(addrs...)}, badLog.logger())
-	waitFor(t, 5*time.Second, "key mismatches on both sides", func() bool {
-		return good0.keyMismatches.Load() > 0 && bad.keyMismatches.Load() > 0
+	poll.For(t, 5*time.Second, "key mismatches on both sides", func() error {
+		if g, b := good0.keyMismatches.Load(), bad.keyMismatches.Load(); g == 0 || b == 0 {
+			return fmt.Errorf("good-0 counted %d, intruder %d", g, b)
+		}
+		return nil
 	})
 	observe(1500 * time.Millisecond) // spans a join retry
 	select {
@@ -122,7 +128,12 @@ func TestKeyRotation(t *testing.T) {
 	waitMembers(t, 5*time.Second, append(ms, withNew), []string{"n0", "n1", "n2", "n3", "new-key"})
 
 	withOld := start(t, Config{NodeName: "old-key", Transport: ts["old-key"], Keys: [][]byte{oldKey}, Peers: staticPeers(addrs[0])}, logr.Discard())
-	waitFor(t, 5*time.Second, "the old key to be refused", func() bool { return withOld.keyMismatches.Load() > 0 })
+	poll.For(t, 5*time.Second, "the old key to be refused", func() error {
+		if withOld.keyMismatches.Load() == 0 {
+			return errors.New("no key mismatch yet")
+		}
+		return nil
+	})
 	select {
 	case <-withOld.Joined():
 		t.Error("a node with the removed key joined")

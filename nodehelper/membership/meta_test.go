@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/memberlist"
 
+	"github.com/barelb/barelb/internal/poll"
 	"github.com/barelb/barelb/nodehelper/ifaces"
 )
 
@@ -203,26 +205,33 @@ func TestMemberMACsGossiped(t *testing.T) {
 	a.SetLocalLinks([]net.HardwareAddr{mac(1)}, ifaces.Reach{})
 	b := start(t, Config{NodeName: "b", Transport: ts["b"], Insecure: true, Peers: staticPeers(addrs[0])}, logr.Discard())
 	b.SetLocalLinks([]net.HardwareAddr{mac(2)}, ifaces.Reach{})
-	has := func(r *running, want ...string) func() bool {
-		return func() bool {
-			return cmp.Equal(want, func() []string { s := macStrings(r.MemberMACs()); slices.Sort(s); return s }())
+	has := func(r *running, want ...string) func() error {
+		return func() error {
+			got := macStrings(r.MemberMACs())
+			slices.Sort(got)
+			if !cmp.Equal(want, got) {
+				return fmt.Errorf("%s knows %v", r.cfg.NodeName, got)
+			}
+			return nil
 		}
 	}
-	waitFor(t, 10*time.Second, "a to know b's MAC", has(a, "02:00:00:00:00:01", "02:00:00:00:00:02"))
-	waitFor(t, 10*time.Second, "b to know a's MAC", has(b, "02:00:00:00:00:01", "02:00:00:00:00:02"))
+	poll.For(t, 10*time.Second, "a to know b's MAC", has(a, "02:00:00:00:00:01", "02:00:00:00:00:02"))
+	poll.For(t, 10*time.Second, "b to know a's MAC", has(b, "02:00:00:00:00:01", "02:00:00:00:00:02"))
 	reach := ifaces.Reach{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}, NodeLink: true}
 	b.SetLocalLinks([]net.HardwareAddr{mac(3)}, reach)
-	waitFor(t, 10*time.Second, "a to learn b's new MAC", has(a, "02:00:00:00:00:01", "02:00:00:00:00:03"))
-	waitFor(t, 10*time.Second, "a to learn b's reach", func() bool {
-		r, ok := a.MemberReach()["b"]
-		return ok && r.Equal(reach)
+	poll.For(t, 10*time.Second, "a to learn b's new MAC", has(a, "02:00:00:00:00:01", "02:00:00:00:00:03"))
+	poll.For(t, 10*time.Second, "a to learn b's reach", func() error {
+		if r, ok := a.MemberReach()["b"]; !ok || !r.Equal(reach) {
+			return fmt.Errorf("a knows b's reach as %v, %t", r, ok)
+		}
+		return nil
 	})
 	if r, ok := b.MemberReach()["b"]; !ok || !r.Equal(reach) {
 		t.Errorf("b's own reach = %v, %t; want %v", r, ok, reach)
 	}
 	b.stop(t)
 	waitMembers(t, 10*time.Second, []*running{a}, []string{"a"})
-	if !has(a, "02:00:00:00:00:01")() {
+	if err := has(a, "02:00:00:00:00:01")(); err != nil {
 		t.Errorf("b's MAC still a member's after it left: %v", a.MemberMACs())
 	}
 }

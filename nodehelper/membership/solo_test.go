@@ -2,6 +2,7 @@ package membership
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -14,6 +15,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/testutil"
+
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // TestSoloWhenNoPeerAnswers: a member whose peers are all unreachable
@@ -105,7 +108,12 @@ func TestSoloNotDelayedByBlockingJoins(t *testing.T) {
 	if took := time.Since(start0); took >= streamTimeout {
 		t.Errorf("served alone after %v, want before the hanging joins time out (%v)", took, streamTimeout)
 	}
-	waitFor(t, 5*time.Second, "the first round's joins", func() bool { return len(accepts()) >= joinFanout })
+	poll.For(t, 5*time.Second, "the first round's joins", func() error {
+		if n := len(accepts()); n < joinFanout {
+			return fmt.Errorf("%d of %d joins", n, joinFanout)
+		}
+		return nil
+	})
 	at := accepts()[:joinFanout]
 	if spread := at[len(at)-1].Sub(at[0]); spread > streamTimeout/2 {
 		t.Errorf("the first round's %d joins reached their peers %v apart, want at once (not one TCPTimeout after the other)", joinFanout, spread)

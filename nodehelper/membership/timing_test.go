@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // These tests run real memberlist UDP/TCP traffic between members on
@@ -142,18 +144,21 @@ func TestFailureDetection(t *testing.T) {
 		killed := time.Now()
 		victim.kill(t)
 		seen := make([]time.Duration, len(survivors))
-		waitFor(t, 10*time.Second, "the survivors to declare the victim dead", func() bool {
-			done := true
+		poll.For(t, 10*time.Second, "the survivors to declare the victim dead", func() error {
+			var alive []string
 			for i, s := range survivors {
 				if seen[i] == 0 {
 					if slices.Contains(s.Members(), victim.cfg.NodeName) {
-						done = false
+						alive = append(alive, s.cfg.NodeName)
 						continue
 					}
 					seen[i] = time.Since(killed)
 				}
 			}
-			return done
+			if len(alive) > 0 {
+				return fmt.Errorf("%v still see it", alive)
+			}
+			return nil
 		})
 		first = append(first, slices.Min(seen))
 		all = append(all, slices.Max(seen))
