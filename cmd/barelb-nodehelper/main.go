@@ -68,6 +68,7 @@ type options struct {
 	configMap         string
 	configKey         string
 	allow, deny       []string
+	ignoreExcludeLB   bool
 	probeInterval     time.Duration
 	probeTimeout      time.Duration
 	suspicionMult     int
@@ -96,6 +97,7 @@ func parseFlags(args []string) (options, *logsapi.LoggingConfiguration, error) {
 	fs.StringVar(&o.configKey, "config-key", "config", "Data key of the configuration in the ConfigMap.")
 	fs.StringVar(&allow, "interfaces", "", "Comma-separated interface name globs to answer on; replaces the built-in exclusion of virtual interfaces.")
 	fs.StringVar(&deny, "exclude-interfaces", "", "Comma-separated interface name globs never to answer on.")
+	fs.BoolVar(&o.ignoreExcludeLB, "ignore-exclude-lb", false, "Let Nodes labelled node.kubernetes.io/exclude-from-external-load-balancers announce like any other: for single-node and control-plane-only clusters, where kubeadm or Talos label every node.")
 	fs.DurationVar(&o.probeInterval, "probe-interval", membership.DefaultProbeInterval, "Gossip failure-detection probe interval.")
 	fs.DurationVar(&o.probeTimeout, "probe-timeout", membership.DefaultProbeTimeout, "Gossip probe timeout; shorter than --probe-interval.")
 	fs.IntVar(&o.suspicionMult, "suspicion-mult", membership.DefaultSuspicionMult, "Gossip suspicion multiplier: how many probe intervals a suspected node has to refute.")

@@ -46,6 +46,30 @@ func TestParseFlagsSoloAfter(t *testing.T) {
 	}
 }
 
+func TestParseFlagsIgnoreExcludeLB(t *testing.T) {
+	base := []string{"--node-name=n1", "--bind-address=192.0.2.1", "--insecure-gossip"}
+	tests := []struct {
+		name string
+		args []string
+		want bool
+	}{
+		{name: "default: the label excludes", want: false},
+		{name: "set", args: []string{"--ignore-exclude-lb"}, want: true},
+		{name: "set false", args: []string{"--ignore-exclude-lb=false"}, want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, _, err := parseFlags(append(append([]string{}, base...), tt.args...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, o.ignoreExcludeLB); diff != "" {
+				t.Errorf("ignoreExcludeLB (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 // TestPeerSourceSet: the join targets and the gossip port's allowed sources
 // are the same InternalIPs.
 func TestPeerSourceSet(t *testing.T) {

@@ -108,16 +108,17 @@ func run(ctx context.Context, o options) error {
 
 	cmNS, cmName, _ := strings.Cut(o.configMap, "/")
 	ctrl, err := controller.New(controller.Options{
-		NodeName:        o.nodeName,
-		NodeAddr:        o.bindAddr,
-		ConfigNamespace: cmNS,
-		ConfigName:      cmName,
-		ConfigKey:       o.configKey,
-		Filter:          ifaces.Filter{Allow: o.allow, Deny: o.deny},
-		Client:          client,
-		ReportClient:    reportClient,
-		Members:         members,
-		Links:           links,
+		NodeName:           o.nodeName,
+		NodeAddr:           o.bindAddr,
+		ConfigNamespace:    cmNS,
+		ConfigName:         cmName,
+		ConfigKey:          o.configKey,
+		Filter:             ifaces.Filter{Allow: o.allow, Deny: o.deny},
+		IgnoreExcludeLabel: o.ignoreExcludeLB,
+		Client:             client,
+		ReportClient:       reportClient,
+		Members:            members,
+		Links:              links,
 		NewAnnouncer: func(ifi *net.Interface, onConflict func(announce.Conflict)) controller.Announcer {
 			return announce.New(ifi, announce.Options{Refresh: o.gratuitousRefresh, Conflict: onConflict})
 		},

@@ -12,16 +12,81 @@ import (
 	"github.com/barelb/barelb/internal/allocator"
 )
 
-// The Service annotations barelb reads. They are MetalLB's, so Services written for
-// MetalLB v0.12 work unchanged.
+// The Service annotations barelb reads. They are MetalLB's, under both of its
+// prefixes: metallb.io/ (current since MetalLB v0.14.9) and metallb.universe.tf/
+// (MetalLB v0.12 and the Services written for it). Each setting means the same
+// under either prefix. A Service may carry both keys of a setting when their
+// values agree (compared as parsed: the same pool, the same sharing key, the same
+// set of addresses); values that differ make the request invalid. An empty value
+// is the same as an absent annotation.
 const (
+	// AnnotationPrefix is MetalLB's current annotation prefix.
+	AnnotationPrefix = "metallb.io/"
+	// LegacyAnnotationPrefix is MetalLB's prefix before v0.14.9, deprecated there but still read.
+	LegacyAnnotationPrefix = "metallb.universe.tf/"
+
 	// AnnotationAddressPool names the pool to allocate from.
-	AnnotationAddressPool = "metallb.universe.tf/address-pool"
+	AnnotationAddressPool = AnnotationPrefix + "address-pool"
 	// AnnotationAllowSharedIP is the sharing key: Services with the same key may share an address.
-	AnnotationAllowSharedIP = "metallb.universe.tf/allow-shared-ip"
+	AnnotationAllowSharedIP = AnnotationPrefix + "allow-shared-ip"
 	// AnnotationLoadBalancerIPs requests specific addresses: a comma-separated list, at most one per family.
-	AnnotationLoadBalancerIPs = "metallb.universe.tf/loadBalancerIPs"
+	AnnotationLoadBalancerIPs = AnnotationPrefix + "loadBalancerIPs"
+
+	// LegacyAnnotationAddressPool is AnnotationAddressPool under the legacy prefix.
+	LegacyAnnotationAddressPool = LegacyAnnotationPrefix + "address-pool"
+	// LegacyAnnotationAllowSharedIP is AnnotationAllowSharedIP under the legacy prefix.
+	LegacyAnnotationAllowSharedIP = LegacyAnnotationPrefix + "allow-shared-ip"
+	// LegacyAnnotationLoadBalancerIPs is AnnotationLoadBalancerIPs under the legacy prefix.
+	LegacyAnnotationLoadBalancerIPs = LegacyAnnotationPrefix + "loadBalancerIPs"
 )
+
+// annotation is one setting, read under both of its keys.
+type annotation struct{ current, legacy string }
+
+var (
+	addressPool     = annotation{AnnotationAddressPool, LegacyAnnotationAddressPool}
+	allowSharedIP   = annotation{AnnotationAllowSharedIP, LegacyAnnotationAllowSharedIP}
+	loadBalancerIPs = annotation{AnnotationLoadBalancerIPs, LegacyAnnotationLoadBalancerIPs}
+)
+
+// setting is one non-empty value of a setting and the key it was read from.
+type setting struct{ key, value string }
+
+// lookup returns the setting's non-empty (trimmed) values, the current key's first.
+func (an annotation) lookup(svc *v1.Service) []setting {
+	var out []setting
+	for _, k := range []string{an.current, an.legacy} {
+		if v := strings.TrimSpace(svc.Annotations[k]); v != "" {
+			out = append(out, setting{k, v})
+		}
+	}
+	return out
+}
+
+// conflictError is the error of a setting whose two keys disagree.
+func conflictError(a, b setting) error {
+	return fmt.Errorf("annotations %s %q and %s %q: conflicting values; remove one or make them agree", a.key, a.value, b.key, b.value)
+}
+
+// word returns a setting whose value is a single word (a pool name, a sharing
+// key): "" when unset, an error when its two keys disagree.
+func (an annotation) word(svc *v1.Service) (string, error) {
+	set := an.lookup(svc)
+	switch {
+	case len(set) == 0:
+		return "", nil
+	case len(set) == 2 && set[0].value != set[1].value:
+		return "", conflictError(set[0], set[1])
+	default:
+		return set[0].value, nil
+	}
+}
+
+// sharingKey returns the Service's sharing key, "" when it has none; an error
+// when its two annotations disagree.
+func sharingKey(svc *v1.Service) (string, error) {
+	return allowSharedIP.word(svc)
+}
 
 // Key is how the allocator names a Service: "namespace/name".
 func Key(svc *v1.Service) string {
@@ -33,10 +98,15 @@ func Key(svc *v1.Service) string {
 func For(svc *v1.Service) (allocator.Request, error) {
 	req := allocator.Request{
 		Service:            Key(svc),
-		Pool:               strings.TrimSpace(svc.Annotations[AnnotationAddressPool]),
-		SharingKey:         strings.TrimSpace(svc.Annotations[AnnotationAllowSharedIP]),
 		TrafficPolicyLocal: svc.Spec.ExternalTrafficPolicy == v1.ServiceExternalTrafficPolicyLocal,
 		Selector:           canonicalSelector(svc.Spec.Selector),
+	}
+	var err error
+	if req.Pool, err = addressPool.word(svc); err != nil {
+		return allocator.Request{}, err
+	}
+	if req.SharingKey, err = sharingKey(svc); err != nil {
+		return allocator.Request{}, err
 	}
 	families, err := Families(svc)
 	if err != nil {
@@ -115,23 +185,36 @@ func FamilyOf(a netip.Addr) allocator.Family {
 }
 
 // requestedAddresses returns the specific addresses the Service asks for, from
-// spec.loadBalancerIP or the loadBalancerIPs annotation (not both), at most one per family
-// and each of a family the Service has.
+// spec.loadBalancerIP or the loadBalancerIPs annotations (not both), at most one per family
+// and each of a family the Service has. When both loadBalancerIPs annotations are set,
+// they must name the same set of addresses.
 func requestedAddresses(svc *v1.Service, families []allocator.Family) ([]netip.Addr, error) {
 	fromSpec := strings.TrimSpace(svc.Spec.LoadBalancerIP)
-	fromAnnotation, annotated := svc.Annotations[AnnotationLoadBalancerIPs]
-	fromAnnotation = strings.TrimSpace(fromAnnotation)
-	var field, value string
+	annotated := loadBalancerIPs.lookup(svc)
 	switch {
-	case fromSpec != "" && annotated && fromAnnotation != "":
-		return nil, fmt.Errorf("spec.loadBalancerIP %q and annotation %s %q: set only one of them", fromSpec, AnnotationLoadBalancerIPs, fromAnnotation)
+	case fromSpec != "" && len(annotated) > 0:
+		return nil, fmt.Errorf("spec.loadBalancerIP %q and annotation %s %q: set only one of them", fromSpec, annotated[0].key, annotated[0].value)
 	case fromSpec != "":
-		field, value = "spec.loadBalancerIP", fromSpec
-	case fromAnnotation != "":
-		field, value = "annotation "+AnnotationLoadBalancerIPs, fromAnnotation
-	default:
-		return nil, nil
+		return parseAddresses("spec.loadBalancerIP", fromSpec, families)
 	}
+	var addrs []netip.Addr
+	for i, set := range annotated {
+		got, err := parseAddresses("annotation "+set.key, set.value, families)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			addrs = got
+		} else if !SameAddresses(addrs, got) {
+			return nil, conflictError(annotated[0], set)
+		}
+	}
+	return addrs, nil
+}
+
+// parseAddresses parses value, a comma-separated list of addresses read from field:
+// at most one per family, each of a family in families.
+func parseAddresses(field, value string, families []allocator.Family) ([]netip.Addr, error) {
 	var addrs []netip.Addr
 	for _, s := range strings.Split(value, ",") {
 		s = strings.TrimSpace(s)
@@ -199,7 +282,7 @@ func Claim(svc *v1.Service) (claim allocator.Claim, ok bool) {
 	if err != nil {
 		// The Service's current spec is invalid, but its status still holds addresses:
 		// adopt them with what can be read, so nobody else gets them.
-		req = allocator.Request{Service: Key(svc), SharingKey: svc.Annotations[AnnotationAllowSharedIP]}
+		req = allocator.Request{Service: Key(svc), SharingKey: claimSharingKey(svc)}
 		for _, a := range addrs {
 			req.Families = append(req.Families, FamilyOf(a))
 		}
@@ -229,6 +312,18 @@ func Claim(svc *v1.Service) (claim allocator.Claim, ok bool) {
 		}
 	}
 	return allocator.Claim{Request: req, Addresses: held, Created: svc.CreationTimestamp.Time}, true
+}
+
+// claimSharingKey is the sharing key to adopt an invalid Service's addresses
+// with. When its two allow-shared-ip annotations disagree it is the legacy
+// one's: the key the address was shared under before the metallb.io annotation
+// was added (barelb read only the legacy key before it read both). A wrong guess costs
+// the younger of the sharing Services its address, with an AddressConflict Event.
+func claimSharingKey(svc *v1.Service) string {
+	if key, err := sharingKey(svc); err == nil {
+		return key
+	}
+	return strings.TrimSpace(svc.Annotations[LegacyAnnotationAllowSharedIP])
 }
 
 // Ours reports whether barelb serves the Service: type LoadBalancer without a

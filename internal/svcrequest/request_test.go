@@ -95,7 +95,7 @@ func TestRequestFor(t *testing.T) {
 				s.Spec.LoadBalancerIP = "198.51.100.3"
 				s.Annotations = map[string]string{AnnotationLoadBalancerIPs: "198.51.100.4"}
 			}),
-			wantErr: `spec.loadBalancerIP "198.51.100.3" and annotation metallb.universe.tf/loadBalancerIPs "198.51.100.4": set only one of them`,
+			wantErr: `spec.loadBalancerIP "198.51.100.3" and annotation metallb.io/loadBalancerIPs "198.51.100.4": set only one of them`,
 		},
 		{
 			name:    "not an address",
@@ -114,7 +114,7 @@ func TestRequestFor(t *testing.T) {
 			svc: service(func(s *v1.Service) {
 				s.Annotations = map[string]string{AnnotationLoadBalancerIPs: "2001:db8::1"}
 			}),
-			wantErr: `annotation metallb.universe.tf/loadBalancerIPs "2001:db8::1": 2001:db8::1 is IPv6, which is not in spec.ipFamilies`,
+			wantErr: `annotation metallb.io/loadBalancerIPs "2001:db8::1": 2001:db8::1 is IPv6, which is not in spec.ipFamilies`,
 		},
 		{
 			name: "empty element",
@@ -140,6 +140,123 @@ func TestRequestFor(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatalf("For() error = %v", err)
+			}
+			if diff := cmp.Diff(tt.want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+				t.Errorf("For() (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestRequestForBothPrefixes covers the settings under the metallb.io and the
+// metallb.universe.tf prefix: either alone, both agreeing, both disagreeing.
+func TestRequestForBothPrefixes(t *testing.T) {
+	plain := func(mutate func(*allocator.Request)) allocator.Request {
+		r := allocator.Request{Service: "default/web", Families: []allocator.Family{allocator.IPv4},
+			Ports: []allocator.Port{{Protocol: "TCP", Port: 80}}}
+		if mutate != nil {
+			mutate(&r)
+		}
+		return r
+	}
+	dual := func(s *v1.Service) {
+		s.Spec.IPFamilies = []v1.IPFamily{v1.IPv4Protocol, v1.IPv6Protocol}
+		s.Spec.IPFamilyPolicy = ptr(v1.IPFamilyPolicyRequireDualStack)
+	}
+	v4, v6 := netip.MustParseAddr("198.51.100.7"), netip.MustParseAddr("2001:db8::7")
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		mutate      func(*v1.Service)
+		want        allocator.Request
+		wantErr     string // the whole message; empty means no error
+	}{
+		{
+			name: "legacy prefix alone",
+			annotations: map[string]string{LegacyAnnotationAddressPool: "p", LegacyAnnotationAllowSharedIP: "k",
+				LegacyAnnotationLoadBalancerIPs: "198.51.100.7"},
+			want: plain(func(r *allocator.Request) {
+				r.Pool, r.SharingKey, r.Addresses = "p", "k", []netip.Addr{v4}
+			}),
+		},
+		{
+			name: "metallb.io prefix alone",
+			annotations: map[string]string{AnnotationAddressPool: "p", AnnotationAllowSharedIP: "k",
+				AnnotationLoadBalancerIPs: "198.51.100.7"},
+			want: plain(func(r *allocator.Request) {
+				r.Pool, r.SharingKey, r.Addresses = "p", "k", []netip.Addr{v4}
+			}),
+		},
+		{
+			name: "both agree, compared as parsed",
+			annotations: map[string]string{
+				AnnotationAddressPool: "p", LegacyAnnotationAddressPool: " p ",
+				AnnotationAllowSharedIP: "k", LegacyAnnotationAllowSharedIP: "k\n",
+				AnnotationLoadBalancerIPs: "198.51.100.7,2001:db8::7", LegacyAnnotationLoadBalancerIPs: " 2001:db8:0::7 , ::ffff:198.51.100.7",
+			},
+			mutate: dual,
+			want: plain(func(r *allocator.Request) {
+				r.Pool, r.SharingKey = "p", "k"
+				r.Families, r.FamilyPolicy = []allocator.Family{allocator.IPv4, allocator.IPv6}, allocator.RequireDualStack
+				r.Addresses = []netip.Addr{v4, v6}
+			}),
+		},
+		{
+			name:        "an empty value is an absent one",
+			annotations: map[string]string{AnnotationAddressPool: " ", LegacyAnnotationAddressPool: "p", AnnotationLoadBalancerIPs: "198.51.100.7", LegacyAnnotationLoadBalancerIPs: ""},
+			want:        plain(func(r *allocator.Request) { r.Pool, r.Addresses = "p", []netip.Addr{v4} }),
+		},
+		{
+			name:        "pools disagree",
+			annotations: map[string]string{AnnotationAddressPool: "a", LegacyAnnotationAddressPool: "b"},
+			wantErr:     `annotations metallb.io/address-pool "a" and metallb.universe.tf/address-pool "b": conflicting values; remove one or make them agree`,
+		},
+		{
+			name:        "sharing keys disagree",
+			annotations: map[string]string{AnnotationAllowSharedIP: "k1", LegacyAnnotationAllowSharedIP: "k2"},
+			wantErr:     `annotations metallb.io/allow-shared-ip "k1" and metallb.universe.tf/allow-shared-ip "k2": conflicting values; remove one or make them agree`,
+		},
+		{
+			name:        "addresses disagree",
+			annotations: map[string]string{AnnotationLoadBalancerIPs: "198.51.100.7", LegacyAnnotationLoadBalancerIPs: "198.51.100.8"},
+			wantErr:     `annotations metallb.io/loadBalancerIPs "198.51.100.7" and metallb.universe.tf/loadBalancerIPs "198.51.100.8": conflicting values; remove one or make them agree`,
+		},
+		{
+			name:        "one address set is a subset of the other",
+			annotations: map[string]string{AnnotationLoadBalancerIPs: "198.51.100.7", LegacyAnnotationLoadBalancerIPs: "198.51.100.7,2001:db8::7"},
+			mutate:      dual,
+			wantErr:     `annotations metallb.io/loadBalancerIPs "198.51.100.7" and metallb.universe.tf/loadBalancerIPs "198.51.100.7,2001:db8::7": conflicting values; remove one or make them agree`,
+		},
+		{
+			name:        "legacy value invalid",
+			annotations: map[string]string{AnnotationLoadBalancerIPs: "198.51.100.7", LegacyAnnotationLoadBalancerIPs: "198.51.100.700"},
+			wantErr:     `annotation metallb.universe.tf/loadBalancerIPs "198.51.100.700": "198.51.100.700" is not an IP address`,
+		},
+		{
+			name:        "spec.loadBalancerIP and the legacy annotation",
+			annotations: map[string]string{LegacyAnnotationLoadBalancerIPs: "198.51.100.7"},
+			mutate:      func(s *v1.Service) { s.Spec.LoadBalancerIP = "198.51.100.7" },
+			wantErr:     `spec.loadBalancerIP "198.51.100.7" and annotation metallb.universe.tf/loadBalancerIPs "198.51.100.7": set only one of them`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			svc := service(func(s *v1.Service) {
+				s.Annotations = tt.annotations
+				if tt.mutate != nil {
+					tt.mutate(s)
+				}
+			})
+			got, err := For(svc)
+			var gotErr string
+			if err != nil {
+				gotErr = err.Error()
+			}
+			if diff := cmp.Diff(tt.wantErr, gotErr); diff != "" {
+				t.Fatalf("For() error (-want +got):\n%s", diff)
+			}
+			if err != nil {
+				return
 			}
 			if diff := cmp.Diff(tt.want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
 				t.Errorf("For() (-want +got):\n%s", diff)
@@ -251,6 +368,33 @@ func TestClaimFor(t *testing.T) {
 			},
 		},
 		{
+			name: "conflicting sharing keys adopted with the legacy one",
+			svc: service(func(s *v1.Service) {
+				withStatus("198.51.100.3")(s)
+				s.Annotations = map[string]string{AnnotationAllowSharedIP: "new", LegacyAnnotationAllowSharedIP: " old "}
+			}),
+			wantOK: true,
+			want: allocator.Claim{
+				Request:   allocator.Request{Service: "default/web", Families: []allocator.Family{allocator.IPv4}, SharingKey: "old"},
+				Addresses: []netip.Addr{netip.MustParseAddr("198.51.100.3")},
+				Created:   created.Time,
+			},
+		},
+		{
+			name: "agreeing sharing keys on an invalid spec",
+			svc: service(func(s *v1.Service) {
+				withStatus("198.51.100.3")(s)
+				s.Spec.LoadBalancerIP = "nonsense"
+				s.Annotations = map[string]string{AnnotationAllowSharedIP: "k", LegacyAnnotationAllowSharedIP: "k"}
+			}),
+			wantOK: true,
+			want: allocator.Claim{
+				Request:   allocator.Request{Service: "default/web", Families: []allocator.Family{allocator.IPv4}, SharingKey: "k"},
+				Addresses: []netip.Addr{netip.MustParseAddr("198.51.100.3")},
+				Created:   created.Time,
+			},
+		},
+		{
 			name: "dual-stack status",
 			svc: service(func(s *v1.Service) {
 				withStatus("2001:db8::3", "198.51.100.3")(s)
@@ -280,28 +424,39 @@ func TestClaimFor(t *testing.T) {
 }
 
 // FuzzFor feeds annotation and spec values from the outside world through
-// the translation: it must never panic, and an accepted request must be consistent.
+// the translation: it must never panic, an accepted request must be
+// consistent, and a setting given under both prefixes must mean what it means
+// under either one alone.
 func FuzzFor(f *testing.F) {
-	f.Add("198.51.100.3", "", "pool", "key", "IPv4", "")
-	f.Add("", "198.51.100.3,2001:db8::1", "", "", "IPv4,IPv6", "RequireDualStack")
-	f.Add("", "2001:db8::1%eth0", "", "", "IPv6", "")
-	f.Add("::ffff:198.51.100.3", "", "", "", "IPv4", "SingleStack")
-	f.Add("", ",,", "", "", "IPv6,IPv6", "PreferDualStack")
-	f.Fuzz(func(t *testing.T, lbIP, lbIPs, pool, key, families, policy string) {
-		svc := service(func(s *v1.Service) {
-			s.Spec.LoadBalancerIP = lbIP
-			s.Annotations = map[string]string{AnnotationLoadBalancerIPs: lbIPs, AnnotationAddressPool: pool, AnnotationAllowSharedIP: key}
-			s.Spec.IPFamilies = nil
-			if families != "" {
-				for _, f := range strings.Split(families, ",") {
-					s.Spec.IPFamilies = append(s.Spec.IPFamilies, v1.IPFamily(f))
+	f.Add("198.51.100.3", "", "pool", "key", "IPv4", "", "", "", "")
+	f.Add("", "198.51.100.3,2001:db8::1", "", "", "IPv4,IPv6", "RequireDualStack", "", "", "")
+	f.Add("", "2001:db8::1%eth0", "", "", "IPv6", "", "", "", "")
+	f.Add("::ffff:198.51.100.3", "", "", "", "IPv4", "SingleStack", "", "", "")
+	f.Add("", ",,", "", "", "IPv6,IPv6", "PreferDualStack", "", "", "")
+	f.Add("", "198.51.100.3,2001:db8::1", "p", "k", "IPv6,IPv4", "RequireDualStack", " 2001:db8::1,::ffff:198.51.100.3", "p ", "k")
+	f.Add("", "198.51.100.3", "a", "k1", "IPv4", "", "198.51.100.4", "b", "k2")
+	f.Add("", "", "", "", "IPv4", "", "198.51.100.3", "legacy", "")
+	f.Fuzz(func(t *testing.T, lbIP, lbIPs, pool, key, families, policy, legacyIPs, legacyPool, legacyKey string) {
+		build := func(annotations map[string]string) *v1.Service {
+			return service(func(s *v1.Service) {
+				s.Spec.LoadBalancerIP = lbIP
+				s.Annotations = annotations
+				s.Spec.IPFamilies = nil
+				if families != "" {
+					for _, f := range strings.Split(families, ",") {
+						s.Spec.IPFamilies = append(s.Spec.IPFamilies, v1.IPFamily(f))
+					}
 				}
-			}
-			if policy != "" {
-				s.Spec.IPFamilyPolicy = ptr(v1.IPFamilyPolicy(policy))
-			}
-		})
-		req, err := For(svc)
+				if policy != "" {
+					s.Spec.IPFamilyPolicy = ptr(v1.IPFamilyPolicy(policy))
+				}
+			})
+		}
+		both := map[string]string{
+			AnnotationLoadBalancerIPs: lbIPs, AnnotationAddressPool: pool, AnnotationAllowSharedIP: key,
+			LegacyAnnotationLoadBalancerIPs: legacyIPs, LegacyAnnotationAddressPool: legacyPool, LegacyAnnotationAllowSharedIP: legacyKey,
+		}
+		req, err := For(build(both))
 		if err != nil {
 			return
 		}
@@ -319,6 +474,38 @@ func FuzzFor(f *testing.F) {
 		st := Status(req.Families, req.Addresses)
 		if len(st.Ingress) != len(req.Addresses) {
 			t.Fatalf("Status() = %v for %v", st.Ingress, req.Addresses)
+		}
+		// Keeping one key of each setting that has a value (the metallb.io one,
+		// then the legacy one) must give the same request.
+		setAddrs := cmp.Comparer(func(a, b []netip.Addr) bool { return SameAddresses(a, b) })
+		for _, keep := range []func(cur, legacy string) string{
+			func(cur, legacy string) string {
+				if strings.TrimSpace(cur) != "" {
+					return AnnotationPrefix
+				}
+				return LegacyAnnotationPrefix
+			},
+			func(cur, legacy string) string {
+				if strings.TrimSpace(legacy) != "" {
+					return LegacyAnnotationPrefix
+				}
+				return AnnotationPrefix
+			},
+		} {
+			one := map[string]string{}
+			for _, kv := range [][3]string{
+				{"loadBalancerIPs", lbIPs, legacyIPs}, {"address-pool", pool, legacyPool}, {"allow-shared-ip", key, legacyKey},
+			} {
+				prefix := keep(kv[1], kv[2])
+				one[prefix+kv[0]] = both[prefix+kv[0]]
+			}
+			alone, err := For(build(one))
+			if err != nil {
+				t.Fatalf("For(%v) accepted, For(%v) error = %v", both, one, err)
+			}
+			if diff := cmp.Diff(req, alone, setAddrs); diff != "" {
+				t.Fatalf("For(%v) and For(%v) differ (-both +one):\n%s", both, one, diff)
+			}
 		}
 	})
 }

@@ -55,7 +55,7 @@ func (c *Controller) recompute(ctx context.Context, l listers) {
 		k8sNodes := l.nodes()
 		c.nodes = c.nodes[:0]
 		for _, n := range k8sNodes {
-			c.nodes = append(c.nodes, nodeInfo(n))
+			c.nodes = append(c.nodes, nodeInfo(n, c.o.IgnoreExcludeLabel))
 		}
 		if c.o.OnNodes != nil {
 			c.o.OnNodes(k8sNodes)

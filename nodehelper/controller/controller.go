@@ -76,6 +76,10 @@ type Options struct {
 	ConfigNamespace, ConfigName, ConfigKey string
 	// Filter holds the operator's interface allow and deny lists.
 	Filter ifaces.Filter
+	// IgnoreExcludeLabel makes Nodes labelled ExcludeLabel candidates like any
+	// other: for single-node and control-plane-only clusters, where kubeadm or
+	// Talos label every node and no node could announce otherwise.
+	IgnoreExcludeLabel bool
 
 	Client kubernetes.Interface
 	// ReportClient writes the Services' Announced conditions; default

@@ -16,10 +16,13 @@ import (
 // convention (well-known label node.kubernetes.io/exclude-from-external-load-balancers).
 const ExcludeLabel = corev1.LabelNodeExcludeBalancers
 
-// nodeInfo is what the election needs of a Node.
-func nodeInfo(n *corev1.Node) election.NodeInfo {
+// nodeInfo is what the election needs of a Node; ignoreExcludeLabel disregards
+// ExcludeLabel (Options.IgnoreExcludeLabel).
+func nodeInfo(n *corev1.Node, ignoreExcludeLabel bool) election.NodeInfo {
 	info := election.NodeInfo{Name: n.Name}
-	_, info.ExcludedByLabel = n.Labels[ExcludeLabel]
+	if !ignoreExcludeLabel {
+		_, info.ExcludedByLabel = n.Labels[ExcludeLabel]
+	}
 	for _, c := range n.Status.Conditions {
 		switch {
 		case c.Type == corev1.NodeNetworkUnavailable && c.Status == corev1.ConditionTrue:

@@ -15,15 +15,29 @@ import (
 
 func TestNodeInfo(t *testing.T) {
 	tests := []struct {
-		name string
-		node corev1.Node
-		want election.NodeInfo
+		name        string
+		node        corev1.Node
+		ignoreLabel bool
+		want        election.NodeInfo
 	}{
 		{name: "usable", node: corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}, want: election.NodeInfo{Name: "n1"}},
 		{
 			name: "excluded by label with any value",
 			node: corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{ExcludeLabel: ""}}},
 			want: election.NodeInfo{Name: "n1", ExcludedByLabel: true},
+		},
+		{
+			name:        "label ignored",
+			node:        corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{ExcludeLabel: "true"}}},
+			ignoreLabel: true,
+			want:        election.NodeInfo{Name: "n1"},
+		},
+		{
+			name: "label ignored, conditions still count",
+			node: corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{ExcludeLabel: ""}},
+				Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionFalse}}}},
+			ignoreLabel: true,
+			want:        election.NodeInfo{Name: "n1", NotReady: true},
 		},
 		{
 			name: "not ready and network unavailable",
@@ -44,7 +58,7 @@ func TestNodeInfo(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, nodeInfo(&tt.node)); diff != "" {
+			if diff := cmp.Diff(tt.want, nodeInfo(&tt.node, tt.ignoreLabel)); diff != "" {
 				t.Errorf("nodeInfo() (-want +got):\n%s", diff)
 			}
 		})
