@@ -21,14 +21,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// Media types of the OCI image specification (image-spec v1.1).
-const (
-	mediaTypeIndex    = "application/vnd.oci.image.index.v1+json"
-	mediaTypeManifest = "application/vnd.oci.image.manifest.v1+json"
-	mediaTypeConfig   = "application/vnd.oci.image.config.v1+json"
-	mediaTypeLayer    = "application/vnd.oci.image.layer.v1.tar"
-)
-
 // Annotations on index.json's manifest descriptor: the OCI tag and the full
 // name containerd (and so docker load) gives the image.
 const (
