@@ -12,4 +12,9 @@
 // oci-archive:...` and `crane push` all read it. The one layer is uncompressed,
 // so its digest is its diff ID, and the output is byte-for-byte reproducible
 // for the same inputs and -created.
+//
+// go-containerregistry assembles the image, its configuration, manifest and
+// index; this command reads the Dockerfile, builds the one layer and archives
+// the blobs. It is a module of its own (run it with `make images`), so the
+// project's go.mod stays free of go-containerregistry.
 package main

@@ -3,9 +3,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
-	"crypto/sha256"
 	"debug/elf"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,14 +12,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// Media types of the OCI image specification (image-spec v1.1).
-const (
-	mediaTypeIndex    = "application/vnd.oci.image.index.v1+json"
-	mediaTypeManifest = "application/vnd.oci.image.manifest.v1+json"
-	mediaTypeConfig   = "application/vnd.oci.image.config.v1+json"
-	mediaTypeLayer    = "application/vnd.oci.image.layer.v1.tar"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // Annotations on index.json's manifest descriptor: the OCI tag and the full
@@ -30,6 +27,9 @@ const (
 	annotationRefName       = "org.opencontainers.image.ref.name"
 	annotationContainerName = "io.containerd.image.name"
 )
+
+// ociLayout is the content of the image layout's oci-layout file.
+const ociLayout = `{"imageLayoutVersion":"1.0.0"}`
 
 // image is everything that goes into one image.
 type image struct {
@@ -41,74 +41,6 @@ type image struct {
 	Tags []string
 	// Created is the creation time and every file's modification time.
 	Created time.Time
-}
-
-// descriptor is an OCI content descriptor.
-type descriptor struct {
-	MediaType   string            `json:"mediaType"`
-	Digest      string            `json:"digest"`
-	Size        int64             `json:"size"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-	Platform    *platform         `json:"platform,omitempty"`
-}
-
-// platform is an OCI platform.
-type platform struct {
-	Architecture string `json:"architecture"`
-	OS           string `json:"os"`
-}
-
-// index is an OCI image index (index.json).
-type index struct {
-	SchemaVersion int          `json:"schemaVersion"`
-	MediaType     string       `json:"mediaType"`
-	Manifests     []descriptor `json:"manifests"`
-}
-
-// manifest is an OCI image manifest.
-type manifest struct {
-	SchemaVersion int          `json:"schemaVersion"`
-	MediaType     string       `json:"mediaType"`
-	Config        descriptor   `json:"config"`
-	Layers        []descriptor `json:"layers"`
-}
-
-// config is an OCI image configuration.
-type config struct {
-	Created      string        `json:"created"`
-	Architecture string        `json:"architecture"`
-	OS           string        `json:"os"`
-	Config       runConfig     `json:"config"`
-	RootFS       rootFS        `json:"rootfs"`
-	History      []historyItem `json:"history"`
-}
-
-// runConfig is the execution part of an image configuration.
-type runConfig struct {
-	User       string            `json:"User"`
-	Entrypoint []string          `json:"Entrypoint"`
-	Env        []string          `json:"Env"`
-	WorkingDir string            `json:"WorkingDir"`
-	Labels     map[string]string `json:"Labels,omitempty"`
-}
-
-// rootFS lists the uncompressed layer digests.
-type rootFS struct {
-	Type    string   `json:"type"`
-	DiffIDs []string `json:"diff_ids"`
-}
-
-// historyItem is one entry of an image configuration's history.
-type historyItem struct {
-	Created   string `json:"created"`
-	CreatedBy string `json:"created_by"`
-}
-
-// dockerManifest is one entry of Docker's manifest.json.
-type dockerManifest struct {
-	Config   string   `json:"Config"`
-	RepoTags []string `json:"RepoTags"`
-	Layers   []string `json:"Layers"`
 }
 
 // nonrootUID is the user the distroless images call nonroot.
@@ -233,36 +165,9 @@ func buildLayer(files []layerFile, mtime time.Time) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// blob is content addressed by its sha256 digest.
-type blob struct {
-	digest string // "sha256:<hex>"
-	data   []byte
-}
-
-func newBlob(data []byte) blob {
-	sum := sha256.Sum256(data)
-	return blob{digest: "sha256:" + hex.EncodeToString(sum[:]), data: data}
-}
-
-// path is where the blob lives in an image layout.
-func (b blob) path() string {
-	return "blobs/sha256/" + strings.TrimPrefix(b.digest, "sha256:")
-}
-
-func (b blob) descriptor(mediaType string) descriptor {
-	return descriptor{MediaType: mediaType, Digest: b.digest, Size: int64(len(b.data))}
-}
-
-func jsonBlob(v any) (blob, error) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return blob{}, fmt.Errorf("failed to encode %T: %w", v, err)
-	}
-	return newBlob(data), nil
-}
-
 // writeImage writes img as an OCI image-layout tarball (with Docker's
-// manifest.json beside it) to w.
+// manifest.json beside it) to w. go-containerregistry assembles the image,
+// its configuration, manifest and index; writeImage only archives them.
 func writeImage(w io.Writer, img image) error {
 	arch, err := staticArch(img.Binary)
 	if err != nil {
@@ -276,75 +181,211 @@ func writeImage(w io.Writer, img image) error {
 	if err != nil {
 		return err
 	}
-	layer := newBlob(layerTar)
-	stamp := created.Format(time.RFC3339)
-	cfg, err := jsonBlob(config{
-		Created:      stamp,
+	one, err := ociImage(static.NewLayer(layerTar, types.OCIUncompressedLayer), arch, img.Spec, created)
+	if err != nil {
+		return err
+	}
+	idx, repoTags, err := ociIndex(one, arch, img.Tags)
+	if err != nil {
+		return err
+	}
+	docker, err := dockerManifest(one, repoTags)
+	if err != nil {
+		return err
+	}
+	return writeArchive(w, idx, docker, created)
+}
+
+// ociImage is the image of one layer on an empty base, run as spec says.
+func ociImage(layer v1.Layer, arch string, spec runtimeSpec, created time.Time) (v1.Image, error) {
+	base := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
+	base, err := mutate.ConfigFile(base, &v1.ConfigFile{
+		Created:      v1.Time{Time: created},
 		Architecture: arch,
 		OS:           "linux",
-		Config: runConfig{
-			User:       img.Spec.User,
-			Entrypoint: img.Spec.Entrypoint,
+		Config: v1.Config{
+			User:       spec.User,
+			Entrypoint: spec.Entrypoint,
 			Env:        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
 			WorkingDir: "/",
-			Labels:     img.Spec.Labels,
+			Labels:     spec.Labels,
 		},
-		RootFS:  rootFS{Type: "layers", DiffIDs: []string{layer.digest}},
-		History: []historyItem{{Created: stamp, CreatedBy: "hack/ociimage: " + img.Spec.Entrypoint[0]}},
+		RootFS: v1.RootFS{Type: "layers"},
 	})
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("failed to set the image configuration: %w", err)
 	}
-	man, err := jsonBlob(manifest{
-		SchemaVersion: 2,
-		MediaType:     mediaTypeManifest,
-		Config:        cfg.descriptor(mediaTypeConfig),
-		Layers:        []descriptor{layer.descriptor(mediaTypeLayer)},
+	img, err := mutate.Append(base, mutate.Addendum{
+		Layer:   layer,
+		History: v1.History{Created: v1.Time{Time: created}, CreatedBy: "hack/ociimage: " + spec.Entrypoint[0]},
 	})
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("failed to add the layer: %w", err)
 	}
-	idx := index{SchemaVersion: 2, MediaType: mediaTypeIndex}
+	return img, nil
+}
+
+// ociIndex is the index.json of the layout: img once per tag, annotated with
+// the tag and the name containerd gives it. It also returns the tags as
+// Docker's manifest.json names them.
+func ociIndex(img v1.Image, arch string, tags []string) (v1.ImageIndex, []string, error) {
+	var adds []mutate.IndexAddendum
 	var repoTags []string
-	for _, t := range img.Tags {
+	for _, t := range tags {
 		name, tag, err := splitTag(t)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		d := man.descriptor(mediaTypeManifest)
-		d.Platform = &platform{Architecture: arch, OS: "linux"}
-		d.Annotations = map[string]string{annotationRefName: tag, annotationContainerName: canonicalName(name) + ":" + tag}
-		idx.Manifests = append(idx.Manifests, d)
+		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{
+			Platform:    &v1.Platform{Architecture: arch, OS: "linux"},
+			Annotations: map[string]string{annotationRefName: tag, annotationContainerName: canonicalName(name) + ":" + tag},
+		}})
 		repoTags = append(repoTags, name+":"+tag)
 	}
-	if len(idx.Manifests) == 0 {
-		return fmt.Errorf("no tag")
+	if len(adds) == 0 {
+		return nil, nil, fmt.Errorf("no tag")
 	}
-	indexJSON, err := json.Marshal(idx)
+	return mutate.AppendManifests(empty.Index, adds...), repoTags, nil
+}
+
+// dockerManifest is Docker's manifest.json for img under repoTags, pointing
+// at the blobs of the OCI layout.
+func dockerManifest(img v1.Image, repoTags []string) (tarball.Manifest, error) {
+	cfg, err := img.ConfigName()
 	if err != nil {
-		return fmt.Errorf("failed to encode the index: %w", err)
+		return nil, fmt.Errorf("failed to digest the configuration: %w", err)
 	}
-	dockerJSON, err := json.Marshal([]dockerManifest{{Config: cfg.path(), RepoTags: repoTags, Layers: []string{layer.path()}}})
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, fmt.Errorf("failed to list the layers: %w", err)
+	}
+	d := tarball.Descriptor{Config: blobPath(cfg), RepoTags: repoTags}
+	for _, l := range layers {
+		h, err := l.Digest()
+		if err != nil {
+			return nil, fmt.Errorf("failed to digest a layer: %w", err)
+		}
+		d.Layers = append(d.Layers, blobPath(h))
+	}
+	return tarball.Manifest{d}, nil
+}
+
+// blobPath is where a blob lives in an image layout.
+func blobPath(h v1.Hash) string {
+	return "blobs/" + h.Algorithm + "/" + h.Hex
+}
+
+// archiveEntry is one file or directory (a name ending in "/") of the tarball.
+type archiveEntry struct {
+	name string
+	data []byte
+}
+
+// layoutEntries lists the image layout of idx: oci-layout, then each image's
+// layers, configuration and manifest (each blob once), then index.json.
+func layoutEntries(idx v1.ImageIndex) ([]archiveEntry, error) {
+	entries := []archiveEntry{{"oci-layout", []byte(ociLayout)}, {"blobs/", nil}, {"blobs/sha256/", nil}}
+	seen := map[v1.Hash]bool{}
+	add := func(h v1.Hash, data []byte) {
+		if !seen[h] {
+			seen[h] = true
+			entries = append(entries, archiveEntry{blobPath(h), data})
+		}
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the index: %w", err)
+	}
+	for _, desc := range im.Manifests {
+		img, err := idx.Image(desc.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("failed to read image %s: %w", desc.Digest, err)
+		}
+		blobs, err := imageBlobs(img)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", desc.Digest, err)
+		}
+		for _, b := range blobs {
+			add(b.digest, b.data)
+		}
+	}
+	raw, err := idx.RawManifest()
+	if err != nil {
+		return nil, fmt.Errorf("failed to encode the index: %w", err)
+	}
+	return append(entries, archiveEntry{"index.json", raw}), nil
+}
+
+// blob is content with its digest.
+type blob struct {
+	digest v1.Hash
+	data   []byte
+}
+
+// imageBlobs returns an image's layers, configuration and manifest.
+func imageBlobs(img v1.Image) ([]blob, error) {
+	var blobs []blob
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, fmt.Errorf("failed to list the layers: %w", err)
+	}
+	for _, l := range layers {
+		h, err := l.Digest()
+		if err != nil {
+			return nil, fmt.Errorf("failed to digest a layer: %w", err)
+		}
+		data, err := readLayer(l)
+		if err != nil {
+			return nil, fmt.Errorf("failed to read layer %s: %w", h, err)
+		}
+		blobs = append(blobs, blob{h, data})
+	}
+	cfgName, err := img.ConfigName()
+	if err != nil {
+		return nil, fmt.Errorf("failed to digest the configuration: %w", err)
+	}
+	cfg, err := img.RawConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("failed to encode the configuration: %w", err)
+	}
+	manDigest, err := img.Digest()
+	if err != nil {
+		return nil, fmt.Errorf("failed to digest the manifest: %w", err)
+	}
+	man, err := img.RawManifest()
+	if err != nil {
+		return nil, fmt.Errorf("failed to encode the manifest: %w", err)
+	}
+	return append(blobs, blob{cfgName, cfg}, blob{manDigest, man}), nil
+}
+
+// readLayer returns a layer's blob as the manifest describes it.
+func readLayer(l v1.Layer) ([]byte, error) {
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// writeArchive writes the image layout of idx and Docker's manifest.json as
+// one tarball, every entry stamped with mtime so the bytes depend only on
+// the inputs.
+func writeArchive(w io.Writer, idx v1.ImageIndex, docker tarball.Manifest, mtime time.Time) error {
+	entries, err := layoutEntries(idx)
+	if err != nil {
+		return err
+	}
+	dockerJSON, err := json.Marshal(docker)
 	if err != nil {
 		return fmt.Errorf("failed to encode manifest.json: %w", err)
 	}
-
+	entries = append(entries, archiveEntry{"manifest.json", dockerJSON})
 	tw := tar.NewWriter(w)
-	entries := []struct {
-		name string
-		data []byte
-	}{
-		{"oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)},
-		{"blobs/", nil},
-		{"blobs/sha256/", nil},
-		{layer.path(), layer.data},
-		{cfg.path(), cfg.data},
-		{man.path(), man.data},
-		{"index.json", indexJSON},
-		{"manifest.json", dockerJSON},
-	}
 	for _, e := range entries {
-		h := &tar.Header{Name: e.name, Mode: 0o644, Size: int64(len(e.data)), ModTime: created, Typeflag: tar.TypeReg, Format: tar.FormatPAX}
+		h := &tar.Header{Name: e.name, Mode: 0o644, Size: int64(len(e.data)), ModTime: mtime, Typeflag: tar.TypeReg, Format: tar.FormatPAX}
 		if strings.HasSuffix(e.name, "/") {
 			h.Mode, h.Typeflag = 0o755, tar.TypeDir
 		}

@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // probeSource is a static program that reports who it runs as, for checking
@@ -111,12 +114,12 @@ func readTar(t *testing.T, data []byte) (map[string][]byte, []*tar.Header) {
 
 // resolve returns the blob a descriptor points at, after checking its size
 // and digest.
-func resolve(t *testing.T, files map[string][]byte, d descriptor) []byte {
+func resolve(t *testing.T, files map[string][]byte, d v1.Descriptor) []byte {
 	t.Helper()
-	hexSum, ok := strings.CutPrefix(d.Digest, "sha256:")
-	if !ok {
+	if d.Digest.Algorithm != "sha256" {
 		t.Fatalf("digest %q is not sha256", d.Digest)
 	}
+	hexSum := d.Digest.Hex
 	b, ok := files["blobs/sha256/"+hexSum]
 	if !ok {
 		t.Fatalf("blob %s missing", d.Digest)
@@ -161,9 +164,9 @@ func TestWriteImage(t *testing.T) {
 	if diff := cmp.Diff(`{"imageLayoutVersion":"1.0.0"}`, string(files["oci-layout"])); diff != "" {
 		t.Errorf("oci-layout (-want +got):\n%s", diff)
 	}
-	var idx index
+	var idx v1.IndexManifest
 	decode(t, files["index.json"], &idx)
-	if idx.SchemaVersion != 2 || idx.MediaType != mediaTypeIndex || len(idx.Manifests) != 2 {
+	if idx.SchemaVersion != 2 || idx.MediaType != types.OCIImageIndex || len(idx.Manifests) != 2 {
 		t.Fatalf("index.json: %+v", idx)
 	}
 	var refs []string
@@ -173,28 +176,28 @@ func TestWriteImage(t *testing.T) {
 	if diff := cmp.Diff([]string{"docker.io/barelb/barelb-ccm:latest", "latest", "docker.io/barelb/barelb-ccm:v0.1.0", "v0.1.0"}, refs); diff != "" {
 		t.Errorf("index.json references (-want +got):\n%s", diff)
 	}
-	var man manifest
+	var man v1.Manifest
 	decode(t, resolve(t, files, idx.Manifests[0]), &man)
-	if man.MediaType != mediaTypeManifest || man.Config.MediaType != mediaTypeConfig || len(man.Layers) != 1 || man.Layers[0].MediaType != mediaTypeLayer {
+	if man.MediaType != types.OCIManifestSchema1 || man.Config.MediaType != types.OCIConfigJSON || len(man.Layers) != 1 || man.Layers[0].MediaType != types.OCIUncompressedLayer {
 		t.Fatalf("manifest: %+v", man)
 	}
-	var cfg config
+	var cfg v1.ConfigFile
 	decode(t, resolve(t, files, man.Config), &cfg)
 	layer := resolve(t, files, man.Layers[0])
 
-	wantCfg := config{
-		Created:      "2026-01-02T03:04:05Z",
+	wantCfg := v1.ConfigFile{
+		Created:      v1.Time{Time: created},
 		Architecture: "amd64",
 		OS:           "linux",
-		Config: runConfig{
+		Config: v1.Config{
 			User:       "65532:65532",
 			Entrypoint: []string{"/barelb-ccm"},
 			Env:        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
 			WorkingDir: "/",
 			Labels:     spec.Labels,
 		},
-		RootFS:  rootFS{Type: "layers", DiffIDs: []string{man.Layers[0].Digest}},
-		History: []historyItem{{Created: "2026-01-02T03:04:05Z", CreatedBy: "hack/ociimage: /barelb-ccm"}},
+		RootFS:  v1.RootFS{Type: "layers", DiffIDs: []v1.Hash{man.Layers[0].Digest}},
+		History: []v1.History{{Created: v1.Time{Time: created}, CreatedBy: "hack/ociimage: /barelb-ccm"}},
 	}
 	if diff := cmp.Diff(wantCfg, cfg); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
@@ -230,12 +233,12 @@ func TestWriteImage(t *testing.T) {
 		t.Errorf("etc/passwd lacks nonroot:\n%s", layerFiles["etc/passwd"])
 	}
 
-	var docker []dockerManifest
+	var docker tarball.Manifest
 	decode(t, files["manifest.json"], &docker)
-	wantDocker := []dockerManifest{{
-		Config:   "blobs/sha256/" + strings.TrimPrefix(man.Config.Digest, "sha256:"),
+	wantDocker := tarball.Manifest{{
+		Config:   "blobs/sha256/" + man.Config.Digest.Hex,
 		RepoTags: []string{"barelb/barelb-ccm:latest", "barelb/barelb-ccm:v0.1.0"},
-		Layers:   []string{"blobs/sha256/" + strings.TrimPrefix(man.Layers[0].Digest, "sha256:")},
+		Layers:   []string{"blobs/sha256/" + man.Layers[0].Digest.Hex},
 	}}
 	if diff := cmp.Diff(wantDocker, docker); diff != "" {
 		t.Errorf("manifest.json (-want +got):\n%s", diff)
@@ -274,12 +277,12 @@ func TestImageRuns(t *testing.T) {
 			if err := writeImage(&out, image{Binary: bin, Spec: spec, Tags: []string{"test"}, Created: time.Unix(0, 0)}); err != nil {
 				t.Fatal(err)
 			}
-			var cfg config
+			var cfg v1.ConfigFile
 			var layer []byte
 			files, _ := readTar(t, out.Bytes())
-			var idx index
+			var idx v1.IndexManifest
 			decode(t, files["index.json"], &idx)
-			var man manifest
+			var man v1.Manifest
 			decode(t, resolve(t, files, idx.Manifests[0]), &man)
 			decode(t, resolve(t, files, man.Config), &cfg)
 			layer = resolve(t, files, man.Layers[0])

@@ -180,8 +180,41 @@ func (a *Allocator) update(r *record, req Request, n norm) {
 // the service's previous record or nil, whose addresses are kept where they
 // still fit.
 func (a *Allocator) plan(req Request, n norm, old *record) (*record, *RefusalError) {
-	svc := req.Service
 	sh := shareOf(req)
+	pool, e := a.requestedPool(req, &n, sh)
+	if e != nil {
+		return nil, e
+	}
+	var buf [8]*poolState
+	cands, e := a.candidates(buf[:0], pool, old)
+	if e != nil {
+		return nil, e
+	}
+	var short shortfalls
+	for _, c := range cands {
+		needs, nn := needed(c, &n)
+		if nn == 0 {
+			continue
+		}
+		need := needs[:nn]
+		got, missing := a.pick(c, need, &n, old, req.Service, sh)
+		if missing != 0 {
+			short.add(c.name, missing, len(need) > 1)
+			continue
+		}
+		r := &record{name: req.Service, pool: a.internPool(c.name), share: sh, flags: requestFlags(n.families(), n.policy)}
+		for _, f := range need {
+			r.set(f, got[famIdx(f)])
+		}
+		return r, nil
+	}
+	return nil, noFit(&short, cands, n)
+}
+
+// requestedPool returns the pool req names or, failing that, the pool of its
+// requested addresses (nil when it requests neither), after checking that
+// the addresses are in that pool, handed out and free for the service.
+func (a *Allocator) requestedPool(req Request, n *norm, sh *share) (*poolState, *RefusalError) {
 	var pinned, byAddr *poolState
 	if req.Pool != "" {
 		if pinned = a.byName[req.Pool]; pinned == nil {
@@ -207,83 +240,82 @@ func (a *Allocator) plan(req Request, n norm, old *record) (*record, *RefusalErr
 				n.want[famIdx(other(f))], w, byAddr.name, s.pool.name)
 		}
 		byAddr = s.pool
-		if e := a.check(f, u, svc, sh); e != nil {
+		if e := a.check(f, u, req.Service, sh); e != nil {
 			return nil, e
 		}
 	}
 	if pinned == nil {
 		pinned = byAddr
 	}
-	var cands []*poolState
-	if pinned != nil {
-		cands = []*poolState{pinned}
-	} else {
-		var sticky *poolState
-		if old != nil {
-			sticky = a.heldPool(old)
-		}
-		if sticky != nil {
-			cands = append(cands, sticky)
-		}
-		for _, p := range a.pools {
-			if p.autoAssign && p != sticky {
-				cands = append(cands, p)
-			}
-		}
-		if len(cands) == 0 {
-			if len(a.pools) == 0 {
-				return nil, refuse(ReasonNoAutoAssignPool, "no address pools are configured")
-			}
-			return nil, refuse(ReasonNoAutoAssignPool, "no pool has auto-assign enabled: request a pool or an address")
+	return pinned, nil
+}
+
+// candidates appends to dst the pools to try, in order, and returns it: the
+// requested pool alone if there is one; otherwise the pool old holds
+// addresses of (so a service stays in its pool), then every other
+// auto-assign pool in declared order.
+func (a *Allocator) candidates(dst []*poolState, requested *poolState, old *record) ([]*poolState, *RefusalError) {
+	if requested != nil {
+		return append(dst, requested), nil
+	}
+	var sticky *poolState
+	if old != nil {
+		sticky = a.heldPool(old)
+	}
+	if sticky != nil {
+		dst = append(dst, sticky)
+	}
+	for _, p := range a.pools {
+		if p.autoAssign && p != sticky {
+			dst = append(dst, p)
 		}
 	}
+	if len(dst) == 0 {
+		if len(a.pools) == 0 {
+			return nil, refuse(ReasonNoAutoAssignPool, "no address pools are configured")
+		}
+		return nil, refuse(ReasonNoAutoAssignPool, "no pool has auto-assign enabled: request a pool or an address")
+	}
+	return dst, nil
+}
 
-	var short shortfalls
-	for _, c := range cands {
-		needs, nn := needed(c, &n)
-		if nn == 0 {
+// pick chooses an address of pool c for each family of need: the requested
+// one, else the one old holds if it is still in c and free for the service,
+// else the lowest available. It returns the first family c has none of, or
+// 0 when every family got one.
+func (a *Allocator) pick(c *poolState, need []Family, n *norm, old *record, svc string, sh *share) (got [2]u128, missing Family) {
+	for _, f := range need {
+		fi := famIdx(f)
+		if w := n.want[fi]; w.IsValid() {
+			got[fi] = u128Of(w)
 			continue
 		}
-		need := needs[:nn]
-		var got [2]u128
-		var missing Family
-		for _, f := range need {
-			fi := famIdx(f)
-			if w := n.want[fi]; w.IsValid() {
-				got[fi] = u128Of(w)
+		if old != nil && old.has(f) {
+			u := old.held(f)
+			if s := a.spanOf(f, u); s != nil && s.pool == c && a.check(f, u, svc, sh) == nil {
+				got[fi] = u
 				continue
 			}
-			if old != nil && old.has(f) {
-				u := old.held(f)
-				if s := a.spanOf(f, u); s != nil && s.pool == c && a.check(f, u, svc, sh) == nil {
-					got[fi] = u
-					continue
-				}
-			}
-			u, ok := a.lowestAvailable(c, f, svc, sh)
-			if !ok {
-				missing = f
-				break
-			}
-			got[fi] = u
 		}
-		if missing != 0 {
-			short.add(c.name, missing, len(need) > 1)
-			continue
+		u, ok := a.lowestAvailable(c, f, svc, sh)
+		if !ok {
+			return got, f
 		}
-		r := &record{name: svc, pool: a.internPool(c.name), share: sh, flags: requestFlags(n.families(), n.policy)}
-		for _, f := range need {
-			r.set(f, got[famIdx(f)])
-		}
-		return r, nil
+		got[fi] = u
 	}
+	return got, 0
+}
+
+// noFit is the refusal when no candidate pool could give the service its
+// addresses: some ran out, or none has the families it needs.
+func noFit(short *shortfalls, cands []*poolState, n norm) *RefusalError {
 	if short.n > 0 {
-		return nil, &RefusalError{Reason: ReasonPoolExhausted, Message: short.String()}
+		return &RefusalError{Reason: ReasonPoolExhausted, Message: short.String()}
 	}
 	if len(cands) == 1 {
-		return nil, refuse(ReasonFamilyUnavailable, "pool %q has no %s", cands[0].name, describe(n, cands[0]))
+		return refuse(ReasonFamilyUnavailable, "pool %q has no %s", cands[0].name, describe(n, cands[0]))
 	}
-	return nil, refuse(ReasonFamilyUnavailable, "no auto-assign pool has %s", describe(n, nil))
+	return refuse(ReasonFamilyUnavailable, "no auto-assign pool has %s", describe(n, nil))
 }
 
 // needed returns the families req needs from pool c, in the service's order,

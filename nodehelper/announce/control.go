@@ -78,174 +78,245 @@ const groupChunk = 128
 // before memberships change: a failover that gains thousands of addresses
 // announces them at once and joins their groups in chunks afterwards.
 func (a *Announcer) control(ctx context.Context, l *link) error {
-	log := klog.FromContext(ctx)
-	groups := groupRefs{j: l.groups, refs: make(map[netip.Addr]int)}
-	defer a.groups.Store(0) // closing the link drops the memberships
-	var (
-		seen    ownedSet
-		bursts  []*burst
-		pending []groupOp
-	)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	var refresh <-chan time.Time
-	if a.opts.Refresh > 0 {
-		t := time.NewTicker(a.opts.Refresh)
-		defer t.Stop()
-		refresh = t.C
-	}
-
-	var cs *contests
-	reconcile := func() {
-		cur := *a.owned.Load()
-		var gained []ownedAddr
-		defer func() {
-			regained := make(map[netip.Addr]bool, len(gained))
-			for _, o := range gained {
-				regained[o.addr] = true
-			}
-			cs.owned(cur, regained, a.takeProbeFirst(regained), time.Now())
-		}()
-		for addr, gen := range cur {
-			old, ok := seen[addr]
-			if !ok && addr.Is6() {
-				pending = append(pending, groupOp{addr: addr, join: true})
-			}
-			if !ok || old != gen {
-				gained = append(gained, ownedAddr{addr: addr, gen: gen})
-			}
-		}
-		for addr := range seen {
-			if _, ok := cur[addr]; !ok && addr.Is6() {
-				pending = append(pending, groupOp{addr: addr})
-			}
-		}
-		seen = cur
-		if len(gained) > 0 && len(a.opts.Schedule) > 0 {
-			bursts = append(bursts, &burst{start: time.Now(), addrs: gained})
-		}
-	}
-
-	// fire sends the due steps of every burst and re-arms the timer for the
-	// next one.
-	fire := func() {
-		now := time.Now()
-		var next time.Time
-		kept := bursts[:0]
-		for _, b := range bursts {
-			for b.step < len(a.opts.Schedule) && !b.start.Add(a.opts.Schedule[b.step]).After(now) {
-				sent := a.announce(ctx, l, b.addrs)
-				if b.step == 0 && a.opts.Announced != nil && len(sent) > 0 && !b.again {
-					a.opts.Announced(sent)
-				}
-				b.step++
-			}
-			if b.step == len(a.opts.Schedule) {
-				continue
-			}
-			kept = append(kept, b)
-			if due := b.start.Add(a.opts.Schedule[b.step]); next.IsZero() || due.Before(next) {
-				next = due
-			}
-		}
-		clear(bursts[len(kept):])
-		bursts = kept
-		if !next.IsZero() {
-			timer.Reset(time.Until(next))
-		}
-	}
-
-	// changeGroups applies up to groupChunk pending membership changes.
-	changeGroups := func() {
-		n := min(len(pending), groupChunk)
-		for _, op := range pending[:n] {
-			var err error
-			if op.join {
-				err = groups.add(op.addr)
-			} else {
-				err = groups.remove(op.addr)
-			}
-			if err != nil {
-				log.Error(err, "Failed to change solicited-node group membership", "address", op.addr, "join", op.join)
-			}
-		}
-		pending = pending[n:]
-		if len(pending) == 0 {
-			pending = nil
-		}
-		a.groups.Store(int64(len(groups.refs)))
-	}
-
-	refreshAll := func() {
-		cur := *a.owned.Load()
-		all := make([]ownedAddr, 0, len(cur))
-		for addr, gen := range cur {
-			all = append(all, ownedAddr{addr: addr, gen: gen})
-		}
-		a.announce(ctx, l, all)
-	}
-
-	// reannounce starts a burst for addresses kept or resumed after a
-	// conflict, at their current generation.
-	cs = newContests(ctx, a, l, func(addrs []netip.Addr) {
-		cur := *a.owned.Load()
-		b := &burst{start: time.Now(), again: true}
-		for _, addr := range addrs {
-			if gen, ok := cur[addr]; ok {
-				b.addrs = append(b.addrs, ownedAddr{addr: addr, gen: gen})
-			}
-		}
-		if len(b.addrs) > 0 && len(a.opts.Schedule) > 0 {
-			bursts = append(bursts, b)
-			fire()
-		}
-	})
-	defer cs.timer.Stop()
-
-	reconcile()
-	fire()
+	c := a.newControlLoop(ctx, l)
+	defer c.close()
+	c.reconcile()
+	c.fire()
 	for {
-		if len(pending) > 0 {
-			// Membership work is pending: take events that are ready,
-			// otherwise do a chunk of it.
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-a.changed:
-				reconcile()
-				fire()
-			case <-timer.C:
-				fire()
-			case <-refresh:
-				refreshAll()
-			case c := <-a.claims:
-				cs.claim(c, time.Now())
-			case <-a.recheck:
-				cs.recheckAll(time.Now())
-			case <-cs.timer.C:
-				cs.tick(time.Now())
-			default:
-				changeGroups()
-			}
+		var running bool
+		if len(c.pending) > 0 {
+			running = c.handleReadyOrChangeGroups()
+		} else {
+			running = c.handleNext()
+		}
+		if !running {
+			return nil
+		}
+	}
+}
+
+// controlLoop is the state of one run of Announcer.control; only its
+// goroutine touches it.
+type controlLoop struct {
+	a   *Announcer
+	l   *link
+	ctx context.Context
+	log klog.Logger
+
+	groups  groupRefs
+	seen    ownedSet  // the owned set of the last reconcile
+	bursts  []*burst  // announcement schedules still running
+	pending []groupOp // membership changes not made yet
+
+	timer   *time.Timer  // fires when the next burst step is due
+	ticker  *time.Ticker // nil unless Options.Refresh is positive
+	refresh <-chan time.Time
+	cs      *contests
+}
+
+// newControlLoop arms the timers of a control loop on l.
+func (a *Announcer) newControlLoop(ctx context.Context, l *link) *controlLoop {
+	c := &controlLoop{
+		a:      a,
+		l:      l,
+		ctx:    ctx,
+		log:    klog.FromContext(ctx),
+		groups: groupRefs{j: l.groups, refs: make(map[netip.Addr]int)},
+		timer:  time.NewTimer(time.Hour),
+	}
+	if a.opts.Refresh > 0 {
+		c.ticker = time.NewTicker(a.opts.Refresh)
+		c.refresh = c.ticker.C
+	}
+	c.cs = newContests(ctx, a, l, c.reannounce)
+	return c
+}
+
+// close stops the timers and reports no memberships: closing the link drops
+// them.
+func (c *controlLoop) close() {
+	c.cs.timer.Stop()
+	if c.ticker != nil {
+		c.ticker.Stop()
+	}
+	c.timer.Stop()
+	c.a.groups.Store(0)
+}
+
+// handleReadyOrChangeGroups handles an event that is ready, or else makes a
+// chunk of the pending membership changes. It reports false once ctx ended.
+func (c *controlLoop) handleReadyOrChangeGroups() bool {
+	select {
+	case <-c.ctx.Done():
+		return false
+	case <-c.a.changed:
+		c.ownedChanged()
+	case <-c.timer.C:
+		c.fire()
+	case <-c.refresh:
+		c.refreshAll()
+	case cl := <-c.a.claims:
+		c.cs.claim(cl, time.Now())
+	case <-c.a.recheck:
+		c.cs.recheckAll(time.Now())
+	case <-c.cs.timer.C:
+		c.cs.tick(time.Now())
+	default:
+		c.changeGroups()
+	}
+	return true
+}
+
+// handleNext waits for the next event and handles it. It reports false once
+// ctx ended.
+func (c *controlLoop) handleNext() bool {
+	select {
+	case <-c.ctx.Done():
+		return false
+	case <-c.a.changed:
+		c.ownedChanged()
+	case <-c.timer.C:
+		c.fire()
+	case <-c.refresh:
+		c.refreshAll()
+	case cl := <-c.a.claims:
+		c.cs.claim(cl, time.Now())
+	case <-c.a.recheck:
+		c.cs.recheckAll(time.Now())
+	case <-c.cs.timer.C:
+		c.cs.tick(time.Now())
+	}
+	return true
+}
+
+// ownedChanged takes a new owned set and announces what it gained.
+func (c *controlLoop) ownedChanged() {
+	c.reconcile()
+	c.fire()
+}
+
+// reconcile compares the owned set with the one last seen: it queues the
+// membership changes, starts a burst for the gained addresses and hands the
+// owned set to the conflict contests.
+func (c *controlLoop) reconcile() {
+	cur := *c.a.owned.Load()
+	gained, ops := ownedChanges(c.seen, cur)
+	c.pending = append(c.pending, ops...)
+	c.seen = cur
+	if len(gained) > 0 && len(c.a.opts.Schedule) > 0 {
+		c.bursts = append(c.bursts, &burst{start: time.Now(), addrs: gained})
+	}
+	regained := make(map[netip.Addr]bool, len(gained))
+	for _, o := range gained {
+		regained[o.addr] = true
+	}
+	c.cs.owned(cur, regained, c.a.takeProbeFirst(regained), time.Now())
+}
+
+// ownedChanges returns the addresses of cur that are new or of a new
+// generation since seen, and the membership changes of the IPv6 addresses
+// that came (joins, first) and went (leaves).
+func ownedChanges(seen, cur ownedSet) ([]ownedAddr, []groupOp) {
+	var gained []ownedAddr
+	var ops []groupOp
+	for addr, gen := range cur {
+		old, ok := seen[addr]
+		if !ok && addr.Is6() {
+			ops = append(ops, groupOp{addr: addr, join: true})
+		}
+		if !ok || old != gen {
+			gained = append(gained, ownedAddr{addr: addr, gen: gen})
+		}
+	}
+	for addr := range seen {
+		if _, ok := cur[addr]; !ok && addr.Is6() {
+			ops = append(ops, groupOp{addr: addr})
+		}
+	}
+	return gained, ops
+}
+
+// fire sends the due steps of every burst and re-arms the timer for the next
+// one.
+func (c *controlLoop) fire() {
+	now := time.Now()
+	var next time.Time
+	kept := c.bursts[:0]
+	for _, b := range c.bursts {
+		if !c.sendDue(b, now) {
 			continue
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-a.changed:
-			reconcile()
-			fire()
-		case <-timer.C:
-			fire()
-		case <-refresh:
-			refreshAll()
-		case c := <-a.claims:
-			cs.claim(c, time.Now())
-		case <-a.recheck:
-			cs.recheckAll(time.Now())
-		case <-cs.timer.C:
-			cs.tick(time.Now())
+		kept = append(kept, b)
+		if due := b.start.Add(c.a.opts.Schedule[b.step]); next.IsZero() || due.Before(next) {
+			next = due
 		}
+	}
+	clear(c.bursts[len(kept):])
+	c.bursts = kept
+	if !next.IsZero() {
+		c.timer.Reset(time.Until(next))
+	}
+}
+
+// sendDue sends the steps of b due by now, reporting the first through
+// Options.Announced unless b is a re-announcement. It reports whether b has
+// steps left.
+func (c *controlLoop) sendDue(b *burst, now time.Time) bool {
+	schedule := c.a.opts.Schedule
+	for b.step < len(schedule) && !b.start.Add(schedule[b.step]).After(now) {
+		sent := c.a.announce(c.ctx, c.l, b.addrs)
+		if b.step == 0 && c.a.opts.Announced != nil && len(sent) > 0 && !b.again {
+			c.a.opts.Announced(sent)
+		}
+		b.step++
+	}
+	return b.step < len(schedule)
+}
+
+// changeGroups applies up to groupChunk pending membership changes.
+func (c *controlLoop) changeGroups() {
+	n := min(len(c.pending), groupChunk)
+	for _, op := range c.pending[:n] {
+		var err error
+		if op.join {
+			err = c.groups.add(op.addr)
+		} else {
+			err = c.groups.remove(op.addr)
+		}
+		if err != nil {
+			c.log.Error(err, "Failed to change solicited-node group membership", "address", op.addr, "join", op.join)
+		}
+	}
+	c.pending = c.pending[n:]
+	if len(c.pending) == 0 {
+		c.pending = nil
+	}
+	c.a.groups.Store(int64(len(c.groups.refs)))
+}
+
+// refreshAll announces every owned address once, for Options.Refresh.
+func (c *controlLoop) refreshAll() {
+	cur := *c.a.owned.Load()
+	all := make([]ownedAddr, 0, len(cur))
+	for addr, gen := range cur {
+		all = append(all, ownedAddr{addr: addr, gen: gen})
+	}
+	c.a.announce(c.ctx, c.l, all)
+}
+
+// reannounce starts a burst for addresses kept or resumed after a conflict,
+// at their current generation. The contests call it from the control loop.
+func (c *controlLoop) reannounce(addrs []netip.Addr) {
+	cur := *c.a.owned.Load()
+	b := &burst{start: time.Now(), again: true}
+	for _, addr := range addrs {
+		if gen, ok := cur[addr]; ok {
+			b.addrs = append(b.addrs, ownedAddr{addr: addr, gen: gen})
+		}
+	}
+	if len(b.addrs) > 0 && len(c.a.opts.Schedule) > 0 {
+		c.bursts = append(c.bursts, b)
+		c.fire()
 	}
 }
 
