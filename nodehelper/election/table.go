@@ -420,7 +420,7 @@ func (t *Table) refreshEligible() {
 		if ok {
 			t.eligHash = append(t.eligHash, t.nodeHash[i])
 			t.eligIdx = append(t.eligIdx, int32(i))
-			if c := t.class[i]; !slices.Contains(t.eligClasses, c) {
+			if c := t.class[i]; len(t.classes) > 0 && !slices.Contains(t.eligClasses, c) {
 				t.eligClasses = append(t.eligClasses, c)
 			}
 		}
@@ -471,16 +471,14 @@ func (t *Table) MemberJoined(name string) Changes {
 	t.refreshEligible()
 	h := t.nodeHash[ni]
 	var cs Changes
+	reach := len(t.classes) > 0
 	challenge := func(gi int32) {
 		g := &t.groups[gi]
 		w := mix(h ^ g.hash)
-		// The joiner may be of a better reach tier than the owner (which
-		// is then no longer of the best: the joiner alone is), or a worse.
-		t.restrict(g)
-		if !t.reachAllows(g, ni) {
+		if reach && !t.challengeTiers(g, ni) {
 			return
 		}
-		if g.owner >= 0 && t.reachAllows(g, g.owner) && !beatsIdx(w, ni, g.weight, g.owner) {
+		if g.owner >= 0 && !beatsIdx(w, ni, g.weight, g.owner) && (!reach || t.reachAllows(g, g.owner)) {
 			return
 		}
 		cs = append(cs, Change{Group: g.Key, From: t.ownerName(g.owner), To: name})
@@ -498,6 +496,15 @@ func (t *Table) MemberJoined(name string) Changes {
 	}
 	sortChanges(cs)
 	return cs
+}
+
+// challengeTiers recomputes g's best tier with the joiner ni among the
+// candidates and reports whether ni is of it. The joiner may be of a better
+// tier than the owner (which is then no longer of the best: the joiner alone
+// is), or of a worse.
+func (t *Table) challengeTiers(g *tgroup, ni int32) bool {
+	t.restrict(g)
+	return t.reachAllows(g, ni)
 }
 
 // beatsIdx is beats with names compared through their sorted indices.
