@@ -155,6 +155,9 @@ type Controller struct {
 	published  string
 	// reach is the members' reach last given to the election.
 	reach map[string]ifaces.Reach
+	// interfaceByName is net.InterfaceByName; a test replaces it to run
+	// announcers on links that do not exist.
+	interfaceByName func(name string) (*net.Interface, error)
 }
 
 // New checks the options; it starts nothing.
@@ -179,6 +182,8 @@ func New(o Options) (*Controller, error) {
 		warned:     map[skippedAddress]bool{},
 		view:       newViewCache(),
 		conflicts:  newConflictQueue(),
+
+		interfaceByName: net.InterfaceByName,
 	}
 	c.nodesDirty.Store(true)
 	return c, nil
