@@ -85,4 +85,3 @@ func TestParseFlagsValues(t *testing.T) {
 		})
 	}
 }
-
