@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"net"
 	"slices"
 
 	"k8s.io/klog/v2"
@@ -52,7 +51,7 @@ type runningAnnouncer struct {
 // startAnnouncer starts an announcer for the link l of the current
 // snapshot.
 func (c *Controller) startAnnouncer(ctx context.Context, l ifaces.Link) error {
-	ifi, err := net.InterfaceByName(l.Name)
+	ifi, err := c.interfaceByName(l.Name)
 	if err != nil {
 		return fmt.Errorf("failed to look up interface %s: %w", l.Name, err)
 	}

@@ -2,10 +2,8 @@ package controller
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/barelb/barelb/internal/contract"
 	"github.com/barelb/barelb/nodehelper/election"
 	"github.com/barelb/barelb/nodehelper/ifaces"
+	"github.com/barelb/barelb/nodehelper/report"
 )
 
 // EventSink records Events; k8s.io/client-go/tools/record.EventRecorder is
@@ -167,7 +166,7 @@ func (c *Controller) recordOwned(chosen map[netip.Addr][]string, svc func(key st
 		}
 		msg := contract.FormatAnnouncement(ann)
 		if len(ann.Addresses) == 0 {
-			msg = fmt.Sprintf("node %s owns %s but has no interface to announce it on", c.o.NodeName, addrsString(g.Addresses))
+			msg = report.NoInterface(c.o.NodeName, g.Addresses)
 		}
 		for _, key := range g.Services {
 			svcMsg := msg
@@ -220,7 +219,7 @@ func (c *Controller) reportOwnerless(svc func(key string) *corev1.Service) {
 		}
 		seen[g.Key] = true
 		cand, _ := c.table.Explain(g.Key)
-		msg := explain(g, cand)
+		msg := report.NoEligibleNode(g.Addresses, cand.Excluded)
 		if c.reported[g.Key] == msg {
 			continue
 		}
@@ -237,23 +236,6 @@ func (c *Controller) reportOwnerless(svc func(key string) *corev1.Service) {
 			delete(c.reported, k)
 		}
 	}
-}
-
-// explain states why no node announces g, per class of node.
-func explain(g election.Group, cand election.GroupCandidates) string {
-	var reasons []election.Exclusion
-	for r := range cand.Excluded {
-		reasons = append(reasons, r)
-	}
-	sort.Slice(reasons, func(i, j int) bool { return reasons[i] < reasons[j] })
-	var parts []string
-	for _, r := range reasons {
-		parts = append(parts, fmt.Sprintf("%s: %s", r, strings.Join(cand.Excluded[r], ", ")))
-	}
-	if len(parts) == 0 {
-		parts = append(parts, "no nodes")
-	}
-	return fmt.Sprintf("no node can announce %s: %s", addrsString(g.Addresses), strings.Join(parts, "; "))
 }
 
 // warnSkipped records, once per Service, address and reason, that an
@@ -283,7 +265,7 @@ func (c *Controller) warnSkipped(svc func(key string) *corev1.Service) {
 			c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonBGPNotSupported, "%s", contract.BGPNotSupportedMessage(sk.Addr, sk.Pool))
 			continue
 		}
-		c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonAddressNotInPool, "%s", outsideMessage(sk.Reason, []netip.Addr{sk.Addr}))
+		c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonAddressNotInPool, "%s", report.NotInPool(sk.Reason == skipNoConfig, []netip.Addr{sk.Addr}))
 	}
 	c.warned = warned
 
@@ -292,11 +274,7 @@ func (c *Controller) warnSkipped(svc func(key string) *corev1.Service) {
 		if c.view.has(key) || reporter(c.members, election.GroupKey(out[0])) != c.o.NodeName {
 			continue
 		}
-		reason := skipNotInPool
-		if c.cfg == nil {
-			reason = skipNoConfig
-		}
-		msg := outsideMessage(reason, out)
+		msg := report.NotInPool(c.cfg == nil, out)
 		reported[key] = msg
 		if c.outsideReported[key] == msg {
 			continue
@@ -306,15 +284,6 @@ func (c *Controller) warnSkipped(svc func(key string) *corev1.Service) {
 		}
 	}
 	c.outsideReported = reported
-}
-
-// outsideMessage says why addrs, outside every layer2 pool, are not
-// announced.
-func outsideMessage(r skipReason, addrs []netip.Addr) string {
-	if r == skipNoConfig {
-		return fmt.Sprintf("%s not announced: no valid configuration has been read, so no address is in a layer2 pool", addrsString(addrs))
-	}
-	return contract.NotInPoolMessage(addrs)
 }
 
 // outsideByService returns the addresses of skipped outside every layer2
@@ -347,12 +316,4 @@ func keysString(ks []election.GroupKey) string {
 		s[i] = k.String()
 	}
 	return strings.Join(s, ",")
-}
-
-func addrsString(as []netip.Addr) string {
-	s := make([]string, len(as))
-	for i, a := range as {
-		s[i] = a.String()
-	}
-	return strings.Join(s, ", ")
 }

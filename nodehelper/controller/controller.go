@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"sort"
@@ -11,16 +10,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
 	"github.com/barelb/barelb/internal/config"
-	"github.com/barelb/barelb/internal/kubecache"
-	"github.com/barelb/barelb/internal/lastapplied"
 	"github.com/barelb/barelb/nodehelper/announce"
 	"github.com/barelb/barelb/nodehelper/election"
 	"github.com/barelb/barelb/nodehelper/ifaces"
@@ -166,6 +159,9 @@ type Controller struct {
 	published  string
 	// reach is the members' reach last given to the election.
 	reach map[string]ifaces.Reach
+	// interfaceByName is net.InterfaceByName; a test replaces it to run
+	// announcers on links that do not exist.
+	interfaceByName func(name string) (*net.Interface, error)
 }
 
 // New checks the options; it starts nothing.
@@ -190,6 +186,8 @@ func New(o Options) (*Controller, error) {
 		warned:     map[skippedAddress]bool{},
 		view:       newViewCache(),
 		conflicts:  newConflictQueue(),
+
+		interfaceByName: net.InterfaceByName,
 	}
 	c.nodesDirty.Store(true)
 	return c, nil
@@ -197,59 +195,6 @@ func New(o Options) (*Controller, error) {
 
 // Ready reports whether the caches synced and the node joined the gossip.
 func (c *Controller) Ready() bool { return c.ready.Load() }
-
-// listers are the informers' caches.
-type listers struct {
-	svcs   cache.Indexer
-	slices cache.Indexer
-	nodes  func() []*corev1.Node
-	cm     cache.Store
-	// record holds the record of the last applied configuration.
-	record cache.Store
-}
-
-// sliceServiceIndex indexes EndpointSlices by their Service's key.
-const sliceServiceIndex = "service"
-
-// Service returns the Service with the key, or nil.
-func (l listers) Service(key string) *corev1.Service {
-	obj, ok, _ := l.svcs.GetByKey(key)
-	if !ok {
-		return nil
-	}
-	s, _ := obj.(*corev1.Service)
-	return s
-}
-
-// Slices returns the EndpointSlices of the Service with the key.
-func (l listers) Slices(key string) []*discoveryv1.EndpointSlice {
-	objs, _ := l.slices.ByIndex(sliceServiceIndex, key)
-	out := make([]*discoveryv1.EndpointSlice, 0, len(objs))
-	for _, o := range objs {
-		if sl, ok := o.(*discoveryv1.EndpointSlice); ok {
-			out = append(out, sl)
-		}
-	}
-	return out
-}
-
-// ServiceKeys returns the keys of all Services.
-func (l listers) ServiceKeys() []string { return l.svcs.ListKeys() }
-
-// serviceKeyOf returns the key of the Service an informer event is about:
-// the Service's own, or an EndpointSlice's Service's; "" for anything else.
-func serviceKeyOf(obj any) string {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-	}
-	switch o := obj.(type) {
-	case *corev1.Service:
-		return o.Namespace + "/" + o.Name
-	case *discoveryv1.EndpointSlice:
-		return sliceService(o)
-	}
-	return ""
-}
 
 // Run watches Kubernetes, the membership and the links and keeps the
 // announcers current until ctx ends. It waits for the caches and for the
@@ -259,90 +204,20 @@ func (c *Controller) Run(ctx context.Context) error {
 	log := klog.FromContext(ctx).WithValues("node", c.o.NodeName)
 	ctx = klog.NewContext(ctx, log)
 
-	factory := informers.NewSharedInformerFactoryWithOptions(c.o.Client, 0, informers.WithTransform(kubecache.StripManagedFields))
-	// By name only: the RBAC grants the configuration and the record of the
-	// last applied one by name.
-	cmFactory := kubecache.ByName(c.o.Client, c.o.ConfigNamespace, c.o.ConfigName)
-	recFactory := kubecache.ByName(c.o.Client, lastapplied.Namespace, lastapplied.Name)
-	svcInf := factory.Core().V1().Services()
-	sliceInf := factory.Discovery().V1().EndpointSlices()
-	nodeInf := factory.Core().V1().Nodes()
-	cmInf := cmFactory.Core().V1().ConfigMaps()
-	recInf := recFactory.Core().V1().ConfigMaps()
-
 	dirty := make(chan struct{}, 1)
-	mark := func() {
-		select {
-		case dirty <- struct{}{}:
-		default:
-		}
+	w, err := c.newWatch(dirty)
+	if err != nil {
+		return err
 	}
-	// Service and EndpointSlice events mark their Service for the view
-	// cache, Node events the Nodes; ConfigMap events only ask for a
-	// recompute, which reads the ConfigMap.
-	byService := cache.ResourceEventHandlerFuncs{
-		AddFunc: func(o any) { c.view.markService(serviceKeyOf(o)); mark() },
-		UpdateFunc: func(old, o any) {
-			// Both: an EndpointSlice may be relabelled to another Service.
-			c.view.markService(serviceKeyOf(old))
-			c.view.markService(serviceKeyOf(o))
-			mark()
-		},
-		DeleteFunc: func(o any) { c.view.markService(serviceKeyOf(o)); mark() },
-	}
-	byNode := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { c.nodesDirty.Store(true); mark() },
-		UpdateFunc: func(any, any) { c.nodesDirty.Store(true); mark() },
-		DeleteFunc: func(any) { c.nodesDirty.Store(true); mark() },
-	}
-	other := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { mark() },
-		UpdateFunc: func(any, any) { mark() },
-		DeleteFunc: func(any) { mark() },
-	}
-	if err := sliceInf.Informer().AddIndexers(cache.Indexers{sliceServiceIndex: func(obj any) ([]string, error) {
-		if key := serviceKeyOf(obj); key != "" {
-			return []string{key}, nil
-		}
-		return nil, nil
-	}}); err != nil {
-		return fmt.Errorf("failed to add the EndpointSlice index: %w", err)
-	}
-	handlers := []struct {
-		inf cache.SharedIndexInformer
-		h   cache.ResourceEventHandler
-	}{{svcInf.Informer(), byService}, {sliceInf.Informer(), byService}, {nodeInf.Informer(), byNode}, {cmInf.Informer(), other}, {recInf.Informer(), other}}
-	for _, x := range handlers {
-		if _, err := x.inf.AddEventHandler(x.h); err != nil {
-			return fmt.Errorf("failed to add event handler: %w", err)
-		}
-	}
-	factory.Start(ctx.Done())
-	cmFactory.Start(ctx.Done())
-	recFactory.Start(ctx.Done())
-	defer factory.Shutdown()
-	defer cmFactory.Shutdown()
-	defer recFactory.Shutdown()
+	w.start(ctx)
+	defer w.shutdown()
 	defer c.stopAnnouncers()
-
-	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return fmt.Errorf("failed to sync the %v cache", typ)
-		}
+	if err := w.waitForSync(ctx); err != nil {
+		return err
 	}
-	// The record is waited for like the rest: a helper that started electing
-	// without it, while the ConfigMap is invalid, would announce BGP pools'
-	// addresses (see serviceEntry).
-	for _, f := range []informers.SharedInformerFactory{cmFactory, recFactory} {
-		for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
-			if !ok {
-				return fmt.Errorf("failed to sync the %v cache", typ)
-			}
-		}
-	}
+	l := w.listers()
 	if c.o.OnNodes != nil {
-		nodes, _ := nodeInf.Lister().List(labels.Everything())
-		c.o.OnNodes(nodes)
+		c.o.OnNodes(l.nodes())
 	}
 	// The MACs and reach go with the join, so that no peer takes a
 	// stranger's claim for a conflict or elects this node for an address
@@ -358,74 +233,52 @@ func (c *Controller) Run(ctx context.Context) error {
 	log.Info("Joined the gossip; electing")
 	c.ready.Store(true)
 	defer c.ready.Store(false)
+	defer c.startStatusWriter(ctx)()
+
+	c.members = c.o.Members.Members()
+	c.refreshMembers()
+	c.refreshReach(ctx)
+	c.recompute(ctx, l)
+	c.loop(ctx, l, dirty)
+	return nil
+}
+
+// startStatusWriter starts the writer of the Services' conditions and
+// returns the function that stops it and waits for it.
+func (c *Controller) startStatusWriter(ctx context.Context) (stop func()) {
 	reportClient := c.o.ReportClient
 	if reportClient == nil {
 		reportClient = c.o.Client
 	}
 	c.status = newStatusWriter(reportClient)
-	statusDone := make(chan struct{})
-	statusCtx, stopStatus := context.WithCancel(ctx)
+	done := make(chan struct{})
+	ctx, cancel := context.WithCancel(ctx)
 	go func() {
-		defer close(statusDone)
-		c.status.run(statusCtx)
+		defer close(done)
+		c.status.run(ctx)
 	}()
-	defer func() {
-		stopStatus()
-		<-statusDone
-	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
 
-	l := listers{
-		svcs:   svcInf.Informer().GetIndexer(),
-		slices: sliceInf.Informer().GetIndexer(),
-		nodes: func() []*corev1.Node {
-			n, _ := nodeInf.Lister().List(labels.Everything())
-			return n
-		},
-		cm:     cmInf.Informer().GetStore(),
-		record: recInf.Informer().GetStore(),
-	}
-	c.members = c.o.Members.Members()
-	c.refreshMembers()
-	c.refreshReach(ctx)
-	c.recompute(ctx, l)
-	// Kubernetes changes are batched: a recompute reads every cache, and
-	// during a burst (a thousand Services created at once) recomputing per
-	// event would spend the node's CPU for nothing. Membership changes,
-	// the failover path, are never delayed.
-	last := time.Now()
-	batch := time.NewTimer(0)
-	<-batch.C
-	batching := false
-	// due reports whether a change may be handled now; if it is too soon
-	// after the last one, it arms the batch timer (once) instead.
-	due := func() bool {
-		wait := recomputeInterval - time.Since(last)
-		if wait <= 0 {
-			return true
-		}
-		if !batching {
-			batch.Reset(wait)
-			batching = true
-		}
-		return false
-	}
+// loop handles the changes until ctx ends. Kubernetes and link changes are
+// batched (see batcher); membership changes, the failover path, are never
+// delayed.
+func (c *Controller) loop(ctx context.Context, l listers, dirty <-chan struct{}) {
+	timer := time.NewTimer(0)
+	<-timer.C
+	defer timer.Stop()
+	b := newBatcher(recomputeInterval, time.Now, func(wait time.Duration) { timer.Reset(wait) })
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-dirty:
-			if due() {
-				c.recompute(ctx, l)
-				last = time.Now()
-			}
-		case <-batch.C:
-			batching = false
-			c.recompute(ctx, l)
-			if c.linksChanged {
-				// The view did not change, so recompute applied nothing.
-				c.apply(ctx, l, nil)
-			}
-			last = time.Now()
+			c.kubernetesChanged(ctx, l, b)
+		case <-timer.C:
+			c.batchDue(ctx, l, b)
 		case <-c.o.Members.Changes():
 			c.memberChangeAt = time.Now()
 			c.refreshMembers()
@@ -433,15 +286,40 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-c.conflicts.wake:
 			c.handleConflicts(ctx, l.Service)
 		case <-c.o.Links.Changes():
-			// Addresses added to lo or kube-ipvs0 by kube-proxy change
-			// nothing here but arrive by the thousand: batch them too.
-			c.linksChanged = true
-			if due() {
-				c.apply(ctx, l, nil)
-				last = time.Now()
-			}
+			c.linksChangedNow(ctx, l, b)
 		}
 		c.reapAnnouncers(ctx)
+	}
+}
+
+// kubernetesChanged recomputes after a change of the caches, unless b holds
+// it for later.
+func (c *Controller) kubernetesChanged(ctx context.Context, l listers, b *batcher) {
+	if b.due() {
+		c.recompute(ctx, l)
+		b.handled()
+	}
+}
+
+// batchDue handles the changes b held: a recompute, and an apply for the
+// links when the view did not change (then recompute applied nothing).
+func (c *Controller) batchDue(ctx context.Context, l listers, b *batcher) {
+	b.fired()
+	c.recompute(ctx, l)
+	if c.linksChanged {
+		c.apply(ctx, l, nil)
+	}
+	b.handled()
+}
+
+// linksChangedNow applies the new links, unless b holds them for later:
+// addresses added to lo or kube-ipvs0 by kube-proxy change nothing here but
+// arrive by the thousand.
+func (c *Controller) linksChangedNow(ctx context.Context, l listers, b *batcher) {
+	c.linksChanged = true
+	if b.due() {
+		c.apply(ctx, l, nil)
+		b.handled()
 	}
 }
 
