@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -21,7 +22,7 @@ const ExcludeLabel = corev1.LabelNodeExcludeBalancers
 func nodeInfo(n *corev1.Node, ignoreExcludeLabel bool) election.NodeInfo {
 	info := election.NodeInfo{Name: n.Name}
 	if !ignoreExcludeLabel {
-		_, info.ExcludedByLabel = n.Labels[ExcludeLabel]
+		info.ExcludedByLabel = excludedByLabel(n.Labels)
 	}
 	for _, c := range n.Status.Conditions {
 		switch {
@@ -32,6 +33,19 @@ func nodeInfo(n *corev1.Node, ignoreExcludeLabel bool) election.NodeInfo {
 		}
 	}
 	return info
+}
+
+// excludedByLabel reads the exclusion label as the upstream service
+// controller does (k8s.io/cloud-provider nodeIncludedPredicate): present
+// with a value that is not a boolean, or true, excludes; "false" does not,
+// so barelb and the service controller agree on every node.
+func excludedByLabel(labels map[string]string) bool {
+	v, ok := labels[ExcludeLabel]
+	if !ok {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	return err != nil || b
 }
 
 // announced says whether this node helper announces a Service at all: a

@@ -22,9 +22,24 @@ func TestNodeInfo(t *testing.T) {
 	}{
 		{name: "usable", node: corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}, want: election.NodeInfo{Name: "n1"}},
 		{
-			name: "excluded by label with any value",
+			name: "excluded by label with an empty value",
 			node: corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{ExcludeLabel: ""}}},
 			want: election.NodeInfo{Name: "n1", ExcludedByLabel: true},
+		},
+		{
+			name: "excluded by label true",
+			node: corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{ExcludeLabel: "true"}}},
+			want: election.NodeInfo{Name: "n1", ExcludedByLabel: true},
+		},
+		{
+			name: "excluded by a label value that is not a boolean",
+			node: corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{ExcludeLabel: "yes"}}},
+			want: election.NodeInfo{Name: "n1", ExcludedByLabel: true},
+		},
+		{
+			name: "label false includes, as for the service controller",
+			node: corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{ExcludeLabel: "false"}}},
+			want: election.NodeInfo{Name: "n1"},
 		},
 		{
 			name:        "label ignored",

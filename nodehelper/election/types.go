@@ -38,7 +38,8 @@ type NodeInfo struct {
 	// Name is the Node's name, which is also its gossip member name.
 	Name string
 	// ExcludedByLabel is set when the Node carries the label
-	// node.kubernetes.io/exclude-from-external-load-balancers (any value), the
+	// node.kubernetes.io/exclude-from-external-load-balancers (with any value
+	// but one that reads as false, as for the service controller), the
 	// Kubernetes convention for keeping a node out of load balancers.
 	ExcludedByLabel bool
 	// NetworkUnavailable is set when the NetworkUnavailable condition is True.
