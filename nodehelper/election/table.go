@@ -158,20 +158,15 @@ func (t *Table) changesSince(old map[GroupKey]string) Changes {
 // View.Reach) and re-elects every group if that changes the reach of a node
 // that may own one.
 func (t *Table) SetReach(reach map[string]ifaces.Reach) Changes {
-	before := make([]*ifaces.Reach, len(t.nodes))
-	for i := range t.nodes {
-		if r := t.reachOf(int32(i)); r != nil {
-			c := *r // setClasses reuses the classes' array
-			before[i] = &c
-		}
-	}
+	oldClass, oldClasses := t.class, t.classes // setClasses makes new ones
 	t.setClasses(reach)
 	changed := false
 	for i := range t.nodes {
 		if !t.ok[i] {
 			continue
 		}
-		if a, b := before[i], t.reachOf(int32(i)); (a == nil) != (b == nil) || (a != nil && !a.Equal(*b)) {
+		was, now := oldClass[i], t.class[i]
+		if (was < 0) != (now < 0) || (was >= 0 && !oldClasses[was].Equal(t.classes[now])) {
 			changed = true
 			break
 		}
@@ -216,14 +211,6 @@ func (t *Table) setClasses(reach map[string]ifaces.Reach) {
 		}
 		t.class[i] = int32(ci)
 	}
-}
-
-// reachOf returns node i's reach, nil when it publishes none.
-func (t *Table) reachOf(i int32) *ifaces.Reach {
-	if c := t.class[i]; c >= 0 {
-		return &t.classes[c]
-	}
-	return nil
 }
 
 // parallelWork is the number of weight computations above which a full
