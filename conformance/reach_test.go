@@ -111,14 +111,12 @@ func waitServiceLANOwner(t *testing.T, c *labcluster.Cluster, lan *lab.ServiceLA
 	var last string
 	var owner string
 	err := labcluster.Poll(ctx, 50*time.Millisecond, func() (bool, error) {
-		macs4, err4 := arpProbe(client, addrs[0], 1, 100*time.Millisecond)
-		macs6, err6 := nsProbe(client, addrs[1], 1, 100*time.Millisecond)
-		last = fmt.Sprint(macs4, macs6, err4, err6)
-		if err4 != nil || err6 != nil || len(macs4) != 1 || !slices.Equal(macs4, macs6) {
+		mac, ok := oneAnswer(client, addrs, 100*time.Millisecond, &last)
+		if !ok {
 			return false, nil
 		}
 		for _, n := range c.Lab.Nodes {
-			if lan.On(n).MAC.String() == macs4[0] {
+			if lan.On(n).MAC.String() == mac {
 				owner = n.Name
 				return true, nil
 			}
@@ -140,17 +138,28 @@ func awaitMove(ctx context.Context, t *testing.T, client *lab.Host, addrs []neti
 	defer cancel()
 	var mac, last string
 	err := labcluster.Poll(wctx, 10*time.Millisecond, func() (bool, error) {
-		macs4, err4 := arpProbe(client, addrs[0], 1, 40*time.Millisecond)
-		macs6, err6 := nsProbe(client, addrs[1], 1, 40*time.Millisecond)
-		last = fmt.Sprint(macs4, macs6, err4, err6)
-		if err4 != nil || err6 != nil || len(macs4) != 1 || !slices.Equal(macs4, macs6) || macs4[0] == old {
+		m, ok := oneAnswer(client, addrs, 40*time.Millisecond, &last)
+		if !ok || m == old {
 			return false, nil
 		}
-		mac = macs4[0]
+		mac = m
 		return true, nil
 	})
 	if err != nil {
 		t.Fatalf("%v not taken over from %s within 20 s (last answers %s): %v", addrs, old, last, err)
 	}
 	return mac, time.Since(start)
+}
+
+// oneAnswer probes addrs (an IPv4 and an IPv6 address) once from client, ARP
+// and NS waiting wait each, and returns the MAC when both are answered by
+// that one MAC alone. last receives what was seen, for failure messages.
+func oneAnswer(client *lab.Host, addrs []netip.Addr, wait time.Duration, last *string) (string, bool) {
+	macs4, err4 := arpProbe(client, addrs[0], 1, wait)
+	macs6, err6 := nsProbe(client, addrs[1], 1, wait)
+	*last = fmt.Sprint(macs4, macs6, err4, err6)
+	if err4 != nil || err6 != nil || len(macs4) != 1 || !slices.Equal(macs4, macs6) {
+		return "", false
+	}
+	return macs4[0], true
 }
