@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -30,7 +31,7 @@ type Membership struct {
 
 	mu      sync.Mutex
 	ml      *memberlist.Memberlist // set while Run runs
-	members map[string]struct{}
+	members map[string]netip.Addr // live members and their gossip addresses
 	joined  bool
 
 	joinedCh  chan struct{}
@@ -61,7 +62,7 @@ func New(cfg Config, logger klog.Logger) (*Membership, error) {
 	m := &Membership{
 		cfg:       cfg,
 		logger:    logger.WithValues("member", cfg.NodeName),
-		members:   map[string]struct{}{},
+		members:   map[string]netip.Addr{},
 		joinedCh:  make(chan struct{}),
 		changesCh: make(chan struct{}, 1),
 
@@ -300,6 +301,30 @@ func (m *Membership) Members() []string {
 	return out
 }
 
+// MemberAddrs returns the live members, this node included, and the
+// addresses they gossip from (their node addresses).
+func (m *Membership) MemberAddrs() map[string]netip.Addr {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.members)
+}
+
+// Keys returns the gossip keys, the one that encrypts first; none when the
+// gossip runs unencrypted. The heartbeat authenticates with them.
+func (m *Membership) Keys() [][]byte {
+	if m.keyring == nil {
+		return nil
+	}
+	primary := m.keyring.GetPrimaryKey()
+	out := [][]byte{primary}
+	for _, k := range m.keyring.GetKeys() {
+		if !bytes.Equal(k, primary) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // Changes returns a channel that receives a value after the member list
 // changed or the first join completed. Notifications coalesce: one value may
 // stand for several changes, so a receiver reads Members() afterwards. The
@@ -403,7 +428,8 @@ func (d eventDelegate) NotifyJoin(n *memberlist.Node) {
 	}
 	m.macs.joined(n)
 	m.mu.Lock()
-	m.members[n.Name] = struct{}{}
+	addr, _ := netip.AddrFromSlice(n.Addr)
+	m.members[n.Name] = addr.Unmap()
 	count := len(m.members)
 	m.mu.Unlock()
 	if n.Name == m.cfg.NodeName {
