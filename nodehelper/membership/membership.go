@@ -31,7 +31,7 @@ type Membership struct {
 
 	mu      sync.Mutex
 	ml      *memberlist.Memberlist // set while Run runs
-	members map[string]netip.Addr // live members and their gossip addresses
+	members map[string]netip.Addr  // live members and their gossip addresses
 	joined  bool
 
 	joinedCh  chan struct{}
