@@ -22,6 +22,7 @@ import (
 
 	"github.com/barelb/barelb/internal/lab"
 	"github.com/barelb/barelb/internal/labcluster"
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // Issue 10, "the LAN is the tie-breaker": a gossip-only partition (the
@@ -75,7 +76,7 @@ func TestGossipPartitionOneMAC(t *testing.T) {
 	// The partition is effective once the other side declared the owner
 	// dead: from then on both sides own the addresses.
 	var effective time.Time
-	waitFor(t, 30*time.Second, "the other nodes to see "+owner+" gone", func() error {
+	poll.For(t, 30*time.Second, "the other nodes to see "+owner+" gone", func() error {
 		for _, n := range others {
 			if v, err := scrapeGauge(ctx, c, n, "barelb_nodehelper_members"); err == nil && v < 3 {
 				effective = time.Now()
@@ -118,7 +119,7 @@ func TestGossipPartitionOneMAC(t *testing.T) {
 	t.Logf("Event: %s", msg)
 
 	setCut(false)
-	waitFor(t, 30*time.Second, "the gossip to heal", func() error {
+	poll.For(t, 30*time.Second, "the gossip to heal", func() error {
 		for _, n := range c.Lab.Nodes {
 			if v, err := scrapeGauge(ctx, c, n, "barelb_nodehelper_members"); err != nil || v != 3 {
 				return fmt.Errorf("%s sees %v members (%v)", n.Name, v, err)

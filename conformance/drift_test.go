@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/barelb/barelb/internal/labcluster"
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // Issue 10: a Service status edited behind barelb's back (kubectl patch
@@ -64,7 +65,7 @@ func TestStatusDriftRepaired(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := []netip.Addr{netip.MustParseAddr(to)}
-			waitFor(t, 10*time.Second, "second to move to "+to, func() error {
+			poll.For(t, 10*time.Second, "second to move to "+to, func() error {
 				s, err := c.Admin.CoreV1().Services("drift").Get(ctx, "second", metav1.GetOptions{})
 				if err != nil {
 					return err
@@ -112,7 +113,7 @@ func patchAndWaitRepaired(t *testing.T, c *labcluster.Cluster, name string, addr
 		t.Fatal(err)
 	}
 	patched := time.Now()
-	waitFor(t, 10*time.Second, fmt.Sprintf("drift/%s's status, patched to %v, to be repaired to %v", name, addr, want), func() error {
+	poll.For(t, 10*time.Second, fmt.Sprintf("drift/%s's status, patched to %v, to be repaired to %v", name, addr, want), func() error {
 		s, err := c.Admin.CoreV1().Services("drift").Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/barelb/barelb/internal/config"
 	"github.com/barelb/barelb/internal/labcluster"
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // TestExistingCluster runs the allocation-only cases (1, 7 and 9 without the
@@ -62,7 +63,7 @@ func TestExistingCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		var ips []string
-		err := labcluster.Poll(ctx, 100*time.Millisecond, func() (bool, error) {
+		err := poll.Until(ctx, 100*time.Millisecond, func() (bool, error) {
 			got, err := client.CoreV1().Services(ns).Get(ctx, s.Name, metav1.GetOptions{})
 			if err != nil {
 				return false, nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/barelb/barelb/internal/gossipkey"
 	"github.com/barelb/barelb/internal/labcluster"
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // Case 10: a partitioned node's addresses move; healing leaves exactly one
@@ -36,7 +37,7 @@ func TestPartitionHeals(t *testing.T) {
 		t.Fatal(err)
 	}
 	healed := time.Now()
-	err = labcluster.Poll(ctx, 100*time.Millisecond, func() (bool, error) {
+	err = poll.Until(ctx, 100*time.Millisecond, func() (bool, error) {
 		macs, err := arpProbe(c.Lab.Client, addr, 3, 150*time.Millisecond)
 		return err == nil && len(macs) == 1, nil
 	})
@@ -132,7 +133,7 @@ func TestGossipKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = labcluster.Poll(ctx, 200*time.Millisecond, func() (bool, error) {
+		err = poll.Until(ctx, 200*time.Millisecond, func() (bool, error) {
 			b, _ := os.ReadFile(p.Log)
 			return strings.Contains(string(b), "gossip key mismatch"), nil
 		})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/barelb/barelb/internal/lab"
 	"github.com/barelb/barelb/internal/labcluster"
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // Flood parameters: bounded in count and time, lab addresses only.
@@ -123,7 +124,7 @@ func floodTrial(t *testing.T, c *labcluster.Cluster, addr netip.Addr, owner stri
 
 	peak := before
 	var sampleErr error
-	_ = labcluster.Poll(fctx, 50*time.Millisecond, func() (bool, error) {
+	_ = poll.Until(fctx, 50*time.Millisecond, func() (bool, error) {
 		if helper.Exited() {
 			return true, nil
 		}

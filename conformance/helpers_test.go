@@ -22,7 +22,7 @@ func waitEvent(t *testing.T, c *labcluster.Cluster, namespace, object, reason, s
 	defer cancel()
 	sel := fields.Set{"involvedObject.name": object, "reason": reason}.AsSelector().String()
 	var msg string
-	err := labcluster.Poll(ctx, 100*time.Millisecond, func() (bool, error) {
+	err := poll.Until(ctx, 100*time.Millisecond, func() (bool, error) {
 		evs, err := c.Admin.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{FieldSelector: sel})
 		if err != nil {
 			return false, nil
@@ -48,7 +48,7 @@ func waitCondition(t *testing.T, c *labcluster.Cluster, namespace, name string, 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var got metav1.Condition
-	err := labcluster.Poll(ctx, 100*time.Millisecond, func() (bool, error) {
+	err := poll.Until(ctx, 100*time.Millisecond, func() (bool, error) {
 		s, err := c.Admin.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, nil
@@ -72,7 +72,7 @@ func holdFor(t *testing.T, d, interval time.Duration, what string, cond func() e
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	_ = labcluster.Poll(ctx, interval, func() (bool, error) {
+	_ = poll.Until(ctx, interval, func() (bool, error) {
 		if err := cond(); err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
@@ -89,7 +89,3 @@ func annotate(s *corev1.Service, kv ...string) *corev1.Service {
 	}
 	return s
 }
-
-// waitFor is poll.For: it polls cond every 10 ms until it returns nil, and fails the test with
-// cond's last error when the timeout passes first. The cases call it by this name.
-var waitFor = poll.For

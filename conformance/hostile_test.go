@@ -18,6 +18,7 @@ import (
 
 	"github.com/barelb/barelb/internal/lab"
 	"github.com/barelb/barelb/internal/labcluster"
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // outsidePools is in the lab subnet, so on-link for the client, but in no
@@ -152,7 +153,7 @@ func TestLinkChangesReannounced(t *testing.T) {
 		// The client still has a fresh entry for the owner's MAC, so only
 		// answered ARP shows whether the new link is announced on.
 		var took time.Duration
-		waitFor(t, 10*time.Second, "ARP answered on the re-created link", func() error {
+		poll.For(t, 10*time.Second, "ARP answered on the re-created link", func() error {
 			macs, err := arpProbe(c.Lab.Client, addr, 1, 100*time.Millisecond)
 			if err != nil {
 				return err
@@ -207,7 +208,7 @@ func waitNeighbour(t *testing.T, c *labcluster.Cluster, addr netip.Addr, mac net
 		t.Fatal(err)
 	}
 	var took time.Duration
-	waitFor(t, 5*time.Second, fmt.Sprintf("the client's neighbour entry for %v to hold %s", addr, mac), func() error {
+	poll.For(t, 5*time.Second, fmt.Sprintf("the client's neighbour entry for %v to hold %s", addr, mac), func() error {
 		neighs, err := cl.Handle().NeighList(link.Attrs().Index, netlink.FAMILY_V4)
 		if err != nil {
 			return err

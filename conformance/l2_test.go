@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/barelb/barelb/internal/labcluster"
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // exposed creates a Service, waits for its addresses, puts them on every
@@ -170,7 +171,7 @@ func settledOwner(t *testing.T, c *labcluster.Cluster, addr netip.Addr) string {
 	defer cancel()
 	var owner string
 	streak := 0
-	err := labcluster.Poll(ctx, 50*time.Millisecond, func() (bool, error) {
+	err := poll.Until(ctx, 50*time.Millisecond, func() (bool, error) {
 		actx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
 		n, err := c.Ask(actx, addr)
@@ -198,7 +199,7 @@ func waitReady(t *testing.T, c *labcluster.Cluster, node string) {
 	defer cancel()
 	h := c.Lab.Node(node)
 	url := "http://" + netip.AddrPortFrom(h.IPv4.Addr(), 7473).String() + "/readyz"
-	err := labcluster.Poll(ctx, 50*time.Millisecond, func() (bool, error) {
+	err := poll.Until(ctx, 50*time.Millisecond, func() (bool, error) {
 		code, err := httpGetIn(ctx, c.Lab.Client, url)
 		return err == nil && code == 200, nil
 	})
@@ -261,7 +262,7 @@ func TestPlannedHandoverLosesNothing(t *testing.T) {
 	}
 	// Let the stream run on through the new owner for a second.
 	deadline := time.Now().Add(time.Second)
-	_ = labcluster.Poll(ctx, 100*time.Millisecond, func() (bool, error) { return time.Now().After(deadline), nil })
+	_ = poll.Until(ctx, 100*time.Millisecond, func() (bool, error) { return time.Now().After(deadline), nil })
 	sent, lost := st.stopAndCount()
 	t.Logf("planned handover: %d requests, %d lost", sent, lost)
 	if lost != 0 {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/barelb/barelb/internal/lab"
 	"github.com/barelb/barelb/internal/labcluster"
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // Case 2: IPv6 through NDP, the client's unicast NUD probes answered: with
@@ -100,7 +101,7 @@ func TestIPv6NUDStaysAnswered(t *testing.T) {
 			t.Fatalf("failed to put the client's entry for %v in PROBE: %v", addr, err)
 		}
 		// Three unicast probes a second apart, by default, before FAILED.
-		waitFor(t, 5*time.Second, "client's entry to be REACHABLE again after a unicast probe", func() error {
+		poll.For(t, 5*time.Second, "client's entry to be REACHABLE again after a unicast probe", func() error {
 			neighs, err := cl.Handle().NeighList(link.Attrs().Index, netlink.FAMILY_V6)
 			if err != nil {
 				return err
@@ -124,7 +125,7 @@ func TestIPv6NUDStaysAnswered(t *testing.T) {
 	// the entry is already REACHABLE: give the reader a moment before
 	// closing it (the count is judged below either way).
 	countCtx, countCancel := context.WithTimeout(context.Background(), 2*time.Second)
-	_ = labcluster.Poll(countCtx, 10*time.Millisecond, func() (bool, error) { return counted.Load() >= rounds, nil })
+	_ = poll.Until(countCtx, 10*time.Millisecond, func() (bool, error) { return counted.Load() >= rounds, nil })
 	countCancel()
 	if got := stopNA(); got < rounds {
 		t.Errorf("saw %d solicited Neighbor Advertisements for %v from %v on the client's link, want ≥ %d", got, addr, mac, rounds)

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/barelb/barelb/internal/labcluster"
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // Cases 5, 6 and 7: traffic policy Local, excluded nodes, shared addresses.
@@ -113,7 +114,7 @@ func waitAnswer(t *testing.T, c *labcluster.Cluster, addr netip.Addr, want strin
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var last string
-	err := labcluster.Poll(ctx, 50*time.Millisecond, func() (bool, error) {
+	err := poll.Until(ctx, 50*time.Millisecond, func() (bool, error) {
 		actx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
 		n, err := c.Ask(actx, addr)
@@ -131,7 +132,7 @@ func waitUnanswered(t *testing.T, c *labcluster.Cluster, a netip.Addr) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	err := labcluster.Poll(ctx, 100*time.Millisecond, func() (bool, error) {
+	err := poll.Until(ctx, 100*time.Millisecond, func() (bool, error) {
 		macs, err := arpProbe(c.Lab.Client, a, 2, 200*time.Millisecond)
 		return err == nil && len(macs) == 0, nil
 	})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/barelb/barelb/internal/lab"
 	"github.com/barelb/barelb/internal/labcluster"
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // The service LAN of TestOwnerWithoutServiceLinkYields and its pool.
@@ -110,7 +111,7 @@ func waitServiceLANOwner(t *testing.T, c *labcluster.Cluster, lan *lab.ServiceLA
 	client := lan.On(c.Lab.Client)
 	var last string
 	var owner string
-	err := labcluster.Poll(ctx, 50*time.Millisecond, func() (bool, error) {
+	err := poll.Until(ctx, 50*time.Millisecond, func() (bool, error) {
 		mac, ok := oneAnswer(client, addrs, 100*time.Millisecond, &last)
 		if !ok {
 			return false, nil
@@ -137,7 +138,7 @@ func awaitMove(ctx context.Context, t *testing.T, client *lab.Host, addrs []neti
 	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	var mac, last string
-	err := labcluster.Poll(wctx, 10*time.Millisecond, func() (bool, error) {
+	err := poll.Until(wctx, 10*time.Millisecond, func() (bool, error) {
 		m, ok := oneAnswer(client, addrs, 40*time.Millisecond, &last)
 		if !ok || m == old {
 			return false, nil

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 
 	"github.com/barelb/barelb/internal/labcluster"
+	"github.com/barelb/barelb/internal/poll"
 	"github.com/barelb/barelb/nodehelper/election"
 )
 
@@ -81,7 +82,7 @@ func TestRestartOnInvalidConfig(t *testing.T) {
 	waitLog(t, ccm, "barelb is ready")
 	waitEvent(t, c, labcluster.Namespace, "config", "ConfigFromLastApplied", "running on the last applied configuration of ")
 	metricsURL := "http://" + netip.AddrPortFrom(c.Lab.Node(owner).IPv4.Addr(), 7473).String() + "/metrics"
-	waitFor(t, 20*time.Second, "barelb_nodehelper_config_stale 1 on "+owner, func() error {
+	poll.For(t, 20*time.Second, "barelb_nodehelper_config_stale 1 on "+owner, func() error {
 		body, err := httpBodyIn(ctx, c.Lab.Client, metricsURL)
 		if err != nil {
 			return err
@@ -164,7 +165,7 @@ func rankedFirst(t *testing.T, c *labcluster.Cluster, node string, p netip.Prefi
 // waitLog waits until the process's log holds substr.
 func waitLog(t *testing.T, p *labcluster.Process, substr string) {
 	t.Helper()
-	waitFor(t, 60*time.Second, fmt.Sprintf("%q in %s", substr, p.Log), func() error {
+	poll.For(t, 60*time.Second, fmt.Sprintf("%q in %s", substr, p.Log), func() error {
 		b, err := os.ReadFile(p.Log)
 		if err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/barelb/barelb/internal/labcluster"
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // TestLastSurvivorServes: with the helpers of two of three nodes killed and
@@ -62,7 +63,7 @@ func TestLastSurvivorServes(t *testing.T) {
 	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
 	defer wcancel()
 	var last []string
-	err = labcluster.Poll(wctx, 50*time.Millisecond, func() (bool, error) {
+	err = poll.Until(wctx, 50*time.Millisecond, func() (bool, error) {
 		macs, err := arpProbe(c.Lab.Client, addr, 1, 150*time.Millisecond)
 		last = macs
 		return err == nil && slices.Equal(macs, []string{mac}), nil
@@ -91,7 +92,7 @@ func TestLastSurvivorServes(t *testing.T) {
 	for _, n := range others {
 		waitReady(t, c, n)
 	}
-	err = labcluster.Poll(wctx, 100*time.Millisecond, func() (bool, error) {
+	err = poll.Until(wctx, 100*time.Millisecond, func() (bool, error) {
 		macs, err := arpProbe(c.Lab.Client, addr, 3, 150*time.Millisecond)
 		last = macs
 		return err == nil && len(macs) == 1, nil

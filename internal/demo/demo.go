@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/barelb/barelb/internal/labcluster"
+	"github.com/barelb/barelb/internal/poll"
 )
 
 // Options configures the demo.
@@ -98,7 +99,7 @@ func Run(ctx context.Context, out io.Writer, o Options) (err error) {
 		say("  %-22s answered by %s (it answers ARP/NDP for the address)", netip.AddrPortFrom(a, labcluster.EchoPort), n)
 	}
 	// The owner writes the barelb.io/Announced condition off its hot path.
-	_ = labcluster.Poll(wctx, 100*time.Millisecond, func() (bool, error) {
+	_ = poll.Until(wctx, 100*time.Millisecond, func() (bool, error) {
 		sv, err := c.Admin.CoreV1().Services("default").Get(wctx, "demo", metav1.GetOptions{})
 		if err != nil || len(sv.Status.Conditions) == 0 {
 			return false, nil
@@ -125,7 +126,7 @@ func Run(ctx context.Context, out io.Writer, o Options) (err error) {
 		return err
 	}
 	var next string
-	err = labcluster.Poll(wctx, 5*time.Millisecond, func() (bool, error) {
+	err = poll.Until(wctx, 5*time.Millisecond, func() (bool, error) {
 		actx, cancel := context.WithTimeout(wctx, 50*time.Millisecond)
 		defer cancel()
 		n, err := c.Ask(actx, addrs[0])

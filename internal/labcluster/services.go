@@ -79,7 +79,7 @@ func (c *Cluster) ensureNamespace(ctx context.Context, name string) error {
 // returns them in status order.
 func (c *Cluster) WaitIngress(ctx context.Context, namespace, name string) ([]netip.Addr, error) {
 	var out []netip.Addr
-	err := Poll(ctx, 20*time.Millisecond, func() (bool, error) {
+	err := poll.Until(ctx, 20*time.Millisecond, func() (bool, error) {
 		s, err := c.Admin.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, nil
@@ -168,7 +168,7 @@ func (c *Cluster) Ask(ctx context.Context, addr netip.Addr) (string, error) {
 // WaitReachable asks addr until a node answers and returns that node.
 func (c *Cluster) WaitReachable(ctx context.Context, addr netip.Addr) (string, error) {
 	var node string
-	err := Poll(ctx, 50*time.Millisecond, func() (bool, error) {
+	err := poll.Until(ctx, 50*time.Millisecond, func() (bool, error) {
 		actx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
 		n, err := c.Ask(actx, addr)
@@ -179,10 +179,4 @@ func (c *Cluster) WaitReachable(ctx context.Context, addr netip.Addr) (string, e
 		return "", fmt.Errorf("%s not reachable from the client: %w", addr, err)
 	}
 	return node, nil
-}
-
-// Poll calls cond at once and then every interval until it returns true or an error, or ctx
-// ends: poll.Until, under the name the conformance cases and the demo use.
-func Poll(ctx context.Context, interval time.Duration, cond func() (bool, error)) error {
-	return poll.Until(ctx, interval, cond)
 }

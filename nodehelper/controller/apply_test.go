@@ -12,6 +12,7 @@ import (
 
 	"github.com/barelb/barelb/internal/config"
 	"github.com/barelb/barelb/nodehelper/election"
+	"github.com/barelb/barelb/nodehelper/report"
 )
 
 // event is one recorded Event.
@@ -32,13 +33,11 @@ func (f *fakeEvents) Eventf(obj runtime.Object, eventtype, reason, messageFmt st
 func reportingController(node string, members []string, cfg *config.Config) (*Controller, *fakeEvents) {
 	ev := &fakeEvents{}
 	return &Controller{
-		o:         Options{NodeName: node, Events: ev},
-		members:   members,
-		cfg:       cfg,
-		view:      newViewCache(),
-		warned:    map[skippedAddress]bool{},
-		announced: map[string]string{},
-		status:    newStatusWriter(nil),
+		o:       Options{NodeName: node, Events: ev},
+		members: members,
+		cfg:     cfg,
+		view:    newViewCache(),
+		status:  newStatusWriter(nil),
 	}, ev
 }
 
@@ -52,12 +51,12 @@ func TestWarnSkipped(t *testing.T) {
 	svc := func(key string) *corev1.Service { return svcs[key] }
 	// reporterOf returns the member that reports on a.
 	members := []string{"n1", "n2"}
-	reporterOf := func(a string) string { return reporter(members, election.GroupKey(addr(a))) }
+	reporterOf := func(a string) string { return report.Reporter(members, election.GroupKey(addr(a))) }
 
 	tests := []struct {
 		name      string
 		cfg       *config.Config
-		skipped   []skippedAddress
+		skipped   []report.Skipped
 		announced []string // Services with some announced address
 		node      string
 		want      []event
@@ -66,7 +65,7 @@ func TestWarnSkipped(t *testing.T) {
 		{
 			name:    "outside every pool",
 			cfg:     cfg,
-			skipped: []skippedAddress{{Service: "default/hijack", Addr: addr("192.0.2.1"), Reason: skipNotInPool}},
+			skipped: []report.Skipped{{Service: "default/hijack", Addr: addr("192.0.2.1"), Reason: report.SkipNotInPool}},
 			node:    reporterOf("192.0.2.1"),
 			want: []event{{Object: "default/hijack", Type: corev1.EventTypeWarning, Reason: ReasonAddressNotInPool,
 				Message: "192.0.2.1 not announced: in no layer2 pool of the configuration"}},
@@ -76,12 +75,12 @@ func TestWarnSkipped(t *testing.T) {
 		{
 			name:    "reported by another member",
 			cfg:     cfg,
-			skipped: []skippedAddress{{Service: "default/hijack", Addr: addr("192.0.2.1"), Reason: skipNotInPool}},
+			skipped: []report.Skipped{{Service: "default/hijack", Addr: addr("192.0.2.1"), Reason: report.SkipNotInPool}},
 			node:    "not-the-reporter",
 		},
 		{
 			name:    "no valid configuration",
-			skipped: []skippedAddress{{Service: "default/hijack", Addr: addr("192.0.2.1"), Reason: skipNoConfig}},
+			skipped: []report.Skipped{{Service: "default/hijack", Addr: addr("192.0.2.1"), Reason: report.SkipNoConfig}},
 			node:    reporterOf("192.0.2.1"),
 			want: []event{{Object: "default/hijack", Type: corev1.EventTypeWarning, Reason: ReasonAddressNotInPool,
 				Message: "192.0.2.1 not announced: no valid configuration has been read, so no address is in a layer2 pool"}},
@@ -91,7 +90,7 @@ func TestWarnSkipped(t *testing.T) {
 		{
 			name:      "a Service with an announced address keeps the owner's condition",
 			cfg:       cfg,
-			skipped:   []skippedAddress{{Service: "default/mixed", Addr: addr("192.0.2.1"), Reason: skipNotInPool}},
+			skipped:   []report.Skipped{{Service: "default/mixed", Addr: addr("192.0.2.1"), Reason: report.SkipNotInPool}},
 			announced: []string{"default/mixed"},
 			node:      reporterOf("192.0.2.1"),
 			want: []event{{Object: "default/mixed", Type: corev1.EventTypeWarning, Reason: ReasonAddressNotInPool,
@@ -100,7 +99,7 @@ func TestWarnSkipped(t *testing.T) {
 		{
 			name:    "BGP pool: an Event, no condition",
 			cfg:     cfg,
-			skipped: []skippedAddress{{Service: "default/routed", Addr: addr("203.0.113.5"), Reason: skipBGP, Pool: "routed"}},
+			skipped: []report.Skipped{{Service: "default/routed", Addr: addr("203.0.113.5"), Reason: report.SkipBGP, Pool: "routed"}},
 			node:    reporterOf("203.0.113.5"),
 			want: []event{{Object: "default/routed", Type: corev1.EventTypeWarning, Reason: ReasonBGPNotSupported,
 				Message: `203.0.113.5 is from BGP pool "routed": BGP is not supported by barelb, the address is assigned but not announced`}},
@@ -108,9 +107,9 @@ func TestWarnSkipped(t *testing.T) {
 		{
 			name: "two addresses: the condition names both, from the first one's reporter",
 			cfg:  cfg,
-			skipped: []skippedAddress{
-				{Service: "default/two", Addr: addr("192.0.2.1"), Reason: skipNotInPool},
-				{Service: "default/two", Addr: addr("192.0.2.2"), Reason: skipNotInPool},
+			skipped: []report.Skipped{
+				{Service: "default/two", Addr: addr("192.0.2.1"), Reason: report.SkipNotInPool},
+				{Service: "default/two", Addr: addr("192.0.2.2"), Reason: report.SkipNotInPool},
 			},
 			node: reporterOf("192.0.2.1"),
 			want: func() []event {
@@ -133,7 +132,7 @@ func TestWarnSkipped(t *testing.T) {
 			for _, key := range tt.announced {
 				c.view.infos[key] = election.ServiceInfo{Key: key}
 			}
-			c.skipped, c.outside = tt.skipped, outsideByService(tt.skipped)
+			c.skipped, c.outside = tt.skipped, report.Outside(tt.skipped)
 			c.warnSkipped(svc)
 			if diff := cmp.Diff(tt.want, ev.got); diff != "" {
 				t.Errorf("Events (-want +got):\n%s", diff)
@@ -165,8 +164,8 @@ func TestRecordOwnedNamesAddressesOutsidePools(t *testing.T) {
 		Members:  []string{"n1"},
 		Services: []election.ServiceInfo{{Key: "default/mixed", Addresses: []netip.Addr{in}, HasReadyEndpoints: true}},
 	})
-	skipped := []skippedAddress{{Service: "default/mixed", Addr: out, Reason: skipNotInPool}}
-	c.skipped, c.outside = skipped, outsideByService(skipped)
+	skipped := []report.Skipped{{Service: "default/mixed", Addr: out, Reason: report.SkipNotInPool}}
+	c.skipped, c.outside = skipped, report.Outside(skipped)
 	s := lbService("default", "mixed", corev1.ServiceExternalTrafficPolicyCluster, in.String(), out.String())
 	c.recordOwned(map[netip.Addr][]string{in: {"eth0"}}, func(string) *corev1.Service { return s })
 

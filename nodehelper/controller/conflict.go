@@ -3,14 +3,12 @@ package controller
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net"
 	"net/netip"
 	"slices"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 
 	"github.com/barelb/barelb/internal/contract"
@@ -58,48 +56,15 @@ func (q *conflictQueue) take() []announce.Conflict {
 	return items
 }
 
-// conflictMessage states what happened, for the Event and the condition.
-func conflictMessage(node string, c announce.Conflict) string {
-	switch c.Outcome {
-	case announce.Kept:
-		return fmt.Sprintf("%s is also claimed on %s by MAC %s, which is no gossip member's: node %s has the lower MAC, keeps the address and announced it again", c.Addr, c.Interface, c.MAC, node)
-	case announce.Withdrawn:
-		return fmt.Sprintf("%s is also claimed on %s by MAC %s, which is no gossip member's: it has the lower MAC, so node %s withdrew the address and probes it every second", c.Addr, c.Interface, c.MAC, node)
-	case announce.Blocked:
-		return fmt.Sprintf("%s is in use on %s by MAC %s, which is no gossip member's: node %s does not announce it and probes it again later (1 s doubling to 1 min)", c.Addr, c.Interface, c.MAC, node)
-	default:
-		return fmt.Sprintf("%s, withdrawn after MAC %s claimed it on %s, is announced again by node %s: nobody else answered its probe", c.Addr, c.MAC, c.Interface, node)
-	}
-}
-
-// handleConflicts records the queued conflict reports: a metric, a Warning
-// Event on the Services of the address (Normal when it resumed) and their
-// condition, this node being the address's owner and so its writer.
+// handleConflicts records the queued conflict reports: a metric, and the
+// Events and conditions report.Node.Conflict decides on the Services of the
+// address, this node being the address's owner and so its writer.
 func (c *Controller) handleConflicts(ctx context.Context, svc func(key string) *corev1.Service) {
 	log := klog.FromContext(ctx)
 	for _, cf := range c.conflicts.take() {
 		c.o.Metrics.observeConflict(cf.Addr, cf.Outcome)
-		msg := conflictMessage(c.o.NodeName, cf)
 		log.Info("Address conflict", "address", cf.Addr, "mac", cf.MAC.String(), "interface", cf.Interface, "outcome", cf.Outcome.String())
-		for _, key := range c.servicesOf(cf.Addr) {
-			s := svc(key)
-			if s == nil {
-				continue
-			}
-			switch cf.Outcome {
-			case announce.Kept:
-				c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonAddressConflict, "%s", msg)
-				c.setCondition(s, condition{status: metav1.ConditionTrue, reason: ConditionReasonAddressConflict, message: msg})
-			case announce.Withdrawn, announce.Blocked:
-				c.o.Events.Eventf(s, corev1.EventTypeWarning, ReasonAddressConflict, "%s", msg)
-				c.setCondition(s, condition{status: metav1.ConditionFalse, reason: ConditionReasonAddressConflict, message: msg})
-			case announce.Resumed:
-				c.o.Events.Eventf(s, corev1.EventTypeNormal, ReasonNodeAssigned, "%s", msg)
-				if m, ok := c.announced[key]; ok {
-					c.setCondition(s, condition{status: metav1.ConditionTrue, reason: ConditionReasonAnnounced, message: m})
-				}
-			}
-		}
+		c.emit(c.reporter().Conflict(cf, c.servicesOf(cf.Addr), c.told.announced), svc)
 	}
 }
 

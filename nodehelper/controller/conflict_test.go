@@ -2,7 +2,6 @@ package controller
 
 import (
 	"net"
-	"net/netip"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -43,30 +42,6 @@ func TestEligibleMACs(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("eligibleMACs (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func TestConflictMessage(t *testing.T) {
-	t.Parallel()
-	other := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x09}
-	addr := netip.MustParseAddr("192.0.2.100")
-	tests := []struct {
-		outcome announce.Outcome
-		want    string
-	}{
-		{announce.Kept, "192.0.2.100 is also claimed on eth0 by MAC 02:00:00:00:00:09, which is no gossip member's: node n1 has the lower MAC, keeps the address and announced it again"},
-		{announce.Withdrawn, "192.0.2.100 is also claimed on eth0 by MAC 02:00:00:00:00:09, which is no gossip member's: it has the lower MAC, so node n1 withdrew the address and probes it every second"},
-		{announce.Blocked, "192.0.2.100 is in use on eth0 by MAC 02:00:00:00:00:09, which is no gossip member's: node n1 does not announce it and probes it again later (1 s doubling to 1 min)"},
-		{announce.Resumed, "192.0.2.100, withdrawn after MAC 02:00:00:00:00:09 claimed it on eth0, is announced again by node n1: nobody else answered its probe"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.outcome.String(), func(t *testing.T) {
-			t.Parallel()
-			got := conflictMessage("n1", announce.Conflict{Interface: "eth0", Addr: addr, MAC: other, Outcome: tt.outcome})
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("message (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/barelb/barelb/nodehelper/announce"
 	"github.com/barelb/barelb/nodehelper/election"
 	"github.com/barelb/barelb/nodehelper/ifaces"
+	"github.com/barelb/barelb/nodehelper/report"
 )
 
 // recomputeInterval is the shortest time between two recomputes caused by
@@ -127,11 +128,10 @@ type Controller struct {
 	// linksChanged is set when the links changed and cleared by apply,
 	// which reads them.
 	linksChanged bool
-	reported     map[election.GroupKey]string
-	// announced is the message last recorded per Service this node
-	// announces.
-	announced map[string]string
-	status    *statusWriter
+	// told is what this node last told users (see reporting.go); status
+	// writes the Services' conditions.
+	told   told
+	status *statusWriter
 	// view is the election input of every Service, rebuilt per change.
 	view *viewCache
 	// nodesDirty is set by the Node informer; nodes is the election's view
@@ -142,12 +142,8 @@ type Controller struct {
 	computed bool
 	// skipped are the assigned but unannounced addresses found by the last
 	// recompute; outside are those of them in no layer2 pool, per Service.
-	skipped []skippedAddress
+	skipped []report.Skipped
 	outside map[string][]netip.Addr
-	// warned holds the skipped addresses already reported (see warnSkipped);
-	// outsideReported the condition message last asked for per Service.
-	warned          map[skippedAddress]bool
-	outsideReported map[string]string
 	// memberChangeAt is when the last membership change was noticed, for the
 	// failover-time histogram.
 	memberChangeAt time.Time
@@ -182,8 +178,6 @@ func New(o Options) (*Controller, error) {
 	c := &Controller{
 		o:          o,
 		announcers: map[string]*runningAnnouncer{},
-		reported:   map[election.GroupKey]string{},
-		warned:     map[skippedAddress]bool{},
 		view:       newViewCache(),
 		conflicts:  newConflictQueue(),
 
@@ -241,26 +235,6 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.recompute(ctx, l)
 	c.loop(ctx, l, dirty)
 	return nil
-}
-
-// startStatusWriter starts the writer of the Services' conditions and
-// returns the function that stops it and waits for it.
-func (c *Controller) startStatusWriter(ctx context.Context) (stop func()) {
-	reportClient := c.o.ReportClient
-	if reportClient == nil {
-		reportClient = c.o.Client
-	}
-	c.status = newStatusWriter(reportClient)
-	done := make(chan struct{})
-	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		defer close(done)
-		c.status.run(ctx)
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
 }
 
 // loop handles the changes until ctx ends. Kubernetes and link changes are

@@ -62,6 +62,38 @@ func newStatusWriter(client kubernetes.Interface) *statusWriter {
 	return &statusWriter{client: client, written: map[string]condition{}, pending: map[string]condition{}, wake: make(chan struct{}, 1)}
 }
 
+// startStatusWriter starts the writer of the Services' conditions and
+// returns the function that stops it and waits for it.
+func (c *Controller) startStatusWriter(ctx context.Context) (stop func()) {
+	reportClient := c.o.ReportClient
+	if reportClient == nil {
+		reportClient = c.o.Client
+	}
+	c.status = newStatusWriter(reportClient)
+	done := make(chan struct{})
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		defer close(done)
+		c.status.run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// setCondition asks for s's ConditionAnnounced to become cond, unless it
+// already is.
+func (c *Controller) setCondition(s *corev1.Service, cond condition) {
+	if c.status == nil {
+		return
+	}
+	if cur, ok := conditionFor(s); ok && cur.Status == cond.status && cur.Reason == cond.reason && cur.Message == cond.message {
+		return
+	}
+	c.status.set(s.Namespace+"/"+s.Name, cond)
+}
+
 // set asks for the Service's condition to become c; it does not block.
 func (w *statusWriter) set(key string, c condition) {
 	w.mu.Lock()

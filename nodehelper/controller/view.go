@@ -11,6 +11,7 @@ import (
 
 	"github.com/barelb/barelb/internal/config"
 	"github.com/barelb/barelb/nodehelper/election"
+	"github.com/barelb/barelb/nodehelper/report"
 )
 
 // ExcludeLabel keeps a Node out of external load balancers, by Kubernetes
@@ -110,31 +111,6 @@ func sliceService(sl *discoveryv1.EndpointSlice) string {
 	return sl.Namespace + "/" + name
 }
 
-// skipReason says why an address of a Service's status is not announced.
-type skipReason int
-
-const (
-	// skipBGP: the address is from a BGP pool; barelb does not speak BGP.
-	skipBGP skipReason = iota + 1
-	// skipNotInPool: no layer2 pool of the configuration contains the
-	// address (written by hand or by a stolen token, or orphaned by a
-	// configuration edit).
-	skipNotInPool
-	// skipNoConfig: no valid configuration was ever read, so no address is
-	// known to be in a layer2 pool.
-	skipNoConfig
-)
-
-// skippedAddress is an address of a Service's status that is assigned but
-// not announced, and why.
-type skippedAddress struct {
-	Service string
-	Addr    netip.Addr
-	Reason  skipReason
-	// Pool is the BGP pool, for skipBGP.
-	Pool string
-}
-
 // serviceEntry is the election input of one Service, given its
 // EndpointSlices: the addresses this node helper elects an owner for, those
 // inside a layer2 pool of cfg, and apart the others, which are never
@@ -144,7 +120,7 @@ type skippedAddress struct {
 // nothing to announce. cfg nil means no valid configuration was ever read,
 // neither the ConfigMap nor the record of the last applied one (see
 // readConfig): nothing is announced.
-func serviceEntry(s *corev1.Service, sls []*discoveryv1.EndpointSlice, cfg *config.Config) (info election.ServiceInfo, ok bool, skipped []skippedAddress) {
+func serviceEntry(s *corev1.Service, sls []*discoveryv1.EndpointSlice, cfg *config.Config) (info election.ServiceInfo, ok bool, skipped []report.Skipped) {
 	if !announced(s) {
 		return info, false, nil
 	}
@@ -152,19 +128,19 @@ func serviceEntry(s *corev1.Service, sls []*discoveryv1.EndpointSlice, cfg *conf
 	var addrs []netip.Addr
 	for _, a := range ingressAddrs(s) {
 		if cfg == nil {
-			skipped = append(skipped, skippedAddress{Service: key, Addr: a, Reason: skipNoConfig})
+			skipped = append(skipped, report.Skipped{Service: key, Addr: a, Reason: report.SkipNoConfig})
 			continue
 		}
 		p, found := cfg.PoolFor(a)
 		switch {
 		case !found:
-			skipped = append(skipped, skippedAddress{Service: key, Addr: a, Reason: skipNotInPool})
+			skipped = append(skipped, report.Skipped{Service: key, Addr: a, Reason: report.SkipNotInPool})
 		case p.Protocol == config.BGP:
-			skipped = append(skipped, skippedAddress{Service: key, Addr: a, Reason: skipBGP, Pool: p.Name})
+			skipped = append(skipped, report.Skipped{Service: key, Addr: a, Reason: report.SkipBGP, Pool: p.Name})
 		case p.Protocol == config.Layer2:
 			addrs = append(addrs, a)
 		default:
-			skipped = append(skipped, skippedAddress{Service: key, Addr: a, Reason: skipNotInPool})
+			skipped = append(skipped, report.Skipped{Service: key, Addr: a, Reason: report.SkipNotInPool})
 		}
 	}
 	if len(addrs) == 0 {

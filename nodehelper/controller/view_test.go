@@ -11,6 +11,7 @@ import (
 
 	"github.com/barelb/barelb/internal/config"
 	"github.com/barelb/barelb/nodehelper/election"
+	"github.com/barelb/barelb/nodehelper/report"
 )
 
 func TestNodeInfo(t *testing.T) {
@@ -129,7 +130,7 @@ address-pools:
 		cfg         *config.Config
 		want        election.ServiceInfo
 		wantOK      bool
-		wantSkipped []skippedAddress
+		wantSkipped []report.Skipped
 	}{
 		{
 			name:   "dual-stack, the ready endpoint's node",
@@ -151,13 +152,13 @@ address-pools:
 			name:        "BGP pool",
 			svc:         lbService("default", "routed", corev1.ServiceExternalTrafficPolicyCluster, "203.0.113.5"),
 			cfg:         cfg,
-			wantSkipped: []skippedAddress{{Service: "default/routed", Addr: addr("203.0.113.5"), Reason: skipBGP, Pool: "routed"}},
+			wantSkipped: []report.Skipped{{Service: "default/routed", Addr: addr("203.0.113.5"), Reason: report.SkipBGP, Pool: "routed"}},
 		},
 		{
 			name:        "outside every pool (the gateway's, or an orphan)",
 			svc:         lbService("default", "hijack", corev1.ServiceExternalTrafficPolicyCluster, "192.0.2.1"),
 			cfg:         cfg,
-			wantSkipped: []skippedAddress{{Service: "default/hijack", Addr: addr("192.0.2.1"), Reason: skipNotInPool}},
+			wantSkipped: []report.Skipped{{Service: "default/hijack", Addr: addr("192.0.2.1"), Reason: report.SkipNotInPool}},
 		},
 		{
 			name:        "one address inside, one outside",
@@ -165,14 +166,14 @@ address-pools:
 			cfg:         cfg,
 			want:        election.ServiceInfo{Key: "default/mixed", Addresses: []netip.Addr{addr("198.51.100.3")}},
 			wantOK:      true,
-			wantSkipped: []skippedAddress{{Service: "default/mixed", Addr: addr("192.0.2.1"), Reason: skipNotInPool}},
+			wantSkipped: []report.Skipped{{Service: "default/mixed", Addr: addr("192.0.2.1"), Reason: report.SkipNotInPool}},
 		},
 		{
 			name: "no valid configuration ever read",
 			svc:  lbService("default", "early", corev1.ServiceExternalTrafficPolicyCluster, "198.51.100.4", "203.0.113.6"),
-			wantSkipped: []skippedAddress{
-				{Service: "default/early", Addr: addr("198.51.100.4"), Reason: skipNoConfig},
-				{Service: "default/early", Addr: addr("203.0.113.6"), Reason: skipNoConfig},
+			wantSkipped: []report.Skipped{
+				{Service: "default/early", Addr: addr("198.51.100.4"), Reason: report.SkipNoConfig},
+				{Service: "default/early", Addr: addr("203.0.113.6"), Reason: report.SkipNoConfig},
 			},
 		},
 		{name: "no address yet", svc: lbService("default", "pending", corev1.ServiceExternalTrafficPolicyCluster), cfg: cfg},
@@ -219,17 +220,5 @@ func TestDiffSorted(t *testing.T) {
 				t.Errorf("removed (-want +got):\n%s", diff)
 			}
 		})
-	}
-}
-
-func TestReporterIsAMemberAndStable(t *testing.T) {
-	members := []string{"n1", "n2", "n3"}
-	k := election.GroupKey(netip.MustParseAddr("198.51.100.1"))
-	r := reporter(members, k)
-	if r == "" {
-		t.Fatal("reporter() is empty")
-	}
-	if got := reporter([]string{"n3", "n2", "n1"}, k); got != r {
-		t.Errorf("reporter depends on member order: %q vs %q", got, r)
 	}
 }

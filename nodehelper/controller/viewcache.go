@@ -10,6 +10,7 @@ import (
 
 	"github.com/barelb/barelb/internal/config"
 	"github.com/barelb/barelb/nodehelper/election"
+	"github.com/barelb/barelb/nodehelper/report"
 )
 
 // viewSource is what the view cache reads: the informers' caches.
@@ -34,7 +35,7 @@ type viewCache struct {
 
 	// Owned by the control loop.
 	infos   map[string]election.ServiceInfo
-	skipped map[string][]skippedAddress
+	skipped map[string][]report.Skipped
 }
 
 func newViewCache() *viewCache {
@@ -42,7 +43,7 @@ func newViewCache() *viewCache {
 		dirty:   map[string]bool{},
 		all:     true,
 		infos:   map[string]election.ServiceInfo{},
-		skipped: map[string][]skippedAddress{},
+		skipped: map[string][]report.Skipped{},
 	}
 }
 
@@ -92,7 +93,7 @@ func (v *viewCache) refresh(src viewSource, cfg *config.Config) (changed bool) {
 		delete(v.skipped, key)
 		var info election.ServiceInfo
 		var ok bool
-		var b []skippedAddress
+		var b []report.Skipped
 		if s := src.Service(key); s != nil {
 			info, ok, b = serviceEntry(s, src.Slices(key), cfg)
 		}
@@ -118,7 +119,7 @@ func (v *viewCache) has(key string) bool {
 
 // snapshot returns the whole view as refresh last left it, sorted as
 // serviceView sorts it.
-func (v *viewCache) snapshot() (infos []election.ServiceInfo, skipped []skippedAddress) {
+func (v *viewCache) snapshot() (infos []election.ServiceInfo, skipped []report.Skipped) {
 	infos = make([]election.ServiceInfo, 0, len(v.infos))
 	for _, info := range v.infos {
 		infos = append(infos, info)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/barelb/barelb/internal/config"
 	"github.com/barelb/barelb/nodehelper/election"
+	"github.com/barelb/barelb/nodehelper/report"
 )
 
 // memSource is a viewSource over maps, standing in for the informers.
@@ -60,7 +61,7 @@ func TestViewCacheMatchesFullView(t *testing.T) {
 		parse("address-pools:\n- {name: l2, protocol: layer2, addresses: [198.51.100.0/24, 203.0.113.0/24]}\n"),
 	}
 	cmpAddr := cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
-	sortSkipped := func(b []skippedAddress) []skippedAddress {
+	sortSkipped := func(b []report.Skipped) []report.Skipped {
 		sort.Slice(b, func(i, j int) bool {
 			return b[i].Service < b[j].Service || (b[i].Service == b[j].Service && b[i].Addr.Less(b[j].Addr))
 		})
@@ -172,7 +173,7 @@ func TestViewCacheChanged(t *testing.T) {
 // serviceView builds the election input of all Services from scratch,
 // sorted by key: the entries of serviceEntry, the EndpointSlices matched to
 // their Service. It is the oracle the view cache is checked against.
-func serviceView(svcs []*corev1.Service, sls []*discoveryv1.EndpointSlice, cfg *config.Config) ([]election.ServiceInfo, []skippedAddress) {
+func serviceView(svcs []*corev1.Service, sls []*discoveryv1.EndpointSlice, cfg *config.Config) ([]election.ServiceInfo, []report.Skipped) {
 	bySvc := map[string][]*discoveryv1.EndpointSlice{}
 	for _, sl := range sls {
 		if key := sliceService(sl); key != "" {
@@ -180,7 +181,7 @@ func serviceView(svcs []*corev1.Service, sls []*discoveryv1.EndpointSlice, cfg *
 		}
 	}
 	var infos []election.ServiceInfo
-	var skipped []skippedAddress
+	var skipped []report.Skipped
 	for _, s := range svcs {
 		info, ok, b := serviceEntry(s, bySvc[s.Namespace+"/"+s.Name], cfg)
 		skipped = append(skipped, b...)

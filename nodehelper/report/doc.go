@@ -1,2 +1,2 @@
-// Package report words what the node helper tells users in Events and conditions: why no node announces an address, and why an address outside every layer2 pool is not announced.
+// Package report decides and words what the node helper tells users in Events and conditions: which Service is told what, once, by which member, given the election's verdicts and the addresses not announced.
 package report
