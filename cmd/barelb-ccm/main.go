@@ -21,6 +21,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/barelb/barelb/cloudprovider"
+	"github.com/barelb/barelb/internal/lbclass"
 	"github.com/barelb/barelb/internal/version"
 )
 
@@ -29,7 +30,7 @@ func main() {
 	m := cloudprovider.NewMetrics()
 	legacyregistry.MustRegister(m.Registerables()...)
 	legacyregistry.CustomMustRegister(m.Collectors()...)
-	cloud.RegisterCloudProvider(cloudprovider.ProviderName, cloudprovider.NewFactory(m))
+	cloud.RegisterCloudProvider(cloudprovider.ProviderName, cloudprovider.NewFactory(m, lbclass.Selector{}))
 
 	opts, err := options.NewCloudControllerManagerOptions()
 	if err != nil {
