@@ -167,7 +167,7 @@ func (c *controller) Run(ctx context.Context) error {
 	}
 }
 
-// restore adopts the addresses in the status of every class-less LoadBalancer Service.
+// restore adopts the addresses in the status of every LoadBalancer Service the provider serves.
 // On a conflict the older Service keeps the address; the other gets an Event and, at its
 // next sync, another address. Services being deleted are adopted last, so they never
 // win a conflict: one of them may still show an address in its status that a live
@@ -177,7 +177,7 @@ func (c *controller) restore(ctx context.Context, s *state, svcs []*v1.Service) 
 	logger := klog.FromContext(ctx)
 	var live, deleting []allocator.Claim
 	for _, svc := range svcs {
-		claim, ok := svcrequest.Claim(svc)
+		claim, ok := svcrequest.Claim(svc, c.p.served)
 		switch {
 		case !ok:
 		case svc.DeletionTimestamp != nil:

@@ -20,6 +20,7 @@ import (
 
 	"github.com/barelb/barelb/internal/allocator"
 	"github.com/barelb/barelb/internal/contract"
+	"github.com/barelb/barelb/internal/lbclass"
 	"github.com/barelb/barelb/internal/svcrequest"
 )
 
@@ -152,11 +153,11 @@ func joinAddrs(as []netip.Addr) string {
 // decideStatus returns how svc's status must change to show what the allocator holds
 // for it; ok is false when it needs no change, or is not the repair's to change (not a
 // class-less LoadBalancer Service, being deleted, or without an address in its status).
-func decideStatus(svc *v1.Service, view allocView) (r statusRepair, ok bool) {
-	if !svcrequest.Ours(svc) || svc.DeletionTimestamp != nil {
+func decideStatus(svc *v1.Service, view allocView, served lbclass.Selector) (r statusRepair, ok bool) {
+	if !served.Serves(svc) || svc.DeletionTimestamp != nil {
 		return statusRepair{}, false
 	}
-	claim, ok := svcrequest.Claim(svc)
+	claim, ok := svcrequest.Claim(svc, served)
 	if !ok {
 		return statusRepair{}, false
 	}
@@ -302,7 +303,7 @@ func (d *drift) Run(ctx context.Context) error {
 // with an address in its status.
 func (d *drift) enqueue(obj any) {
 	svc, ok := obj.(*v1.Service)
-	if !ok || !svcrequest.Ours(svc) || len(svc.Status.LoadBalancer.Ingress) == 0 {
+	if !ok || !d.p.served.Serves(svc) || len(svc.Status.LoadBalancer.Ingress) == 0 {
 		return
 	}
 	// Here, in the informer's order of events, not in sync: the queue merges
@@ -344,7 +345,7 @@ func (d *drift) sync(ctx context.Context, key string) error {
 	if !ok {
 		return nil
 	}
-	r, ok := decideStatus(svc, d.s.alloc)
+	r, ok := decideStatus(svc, d.s.alloc, d.p.served)
 	if !ok {
 		return nil
 	}

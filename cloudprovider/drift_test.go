@@ -11,6 +11,7 @@ import (
 
 	"github.com/barelb/barelb/internal/allocator"
 	"github.com/barelb/barelb/internal/config"
+	"github.com/barelb/barelb/internal/lbclass"
 )
 
 // driftService is a class-less LoadBalancer Service ns/name whose status shows shown.
@@ -175,7 +176,7 @@ func TestDecideStatus(t *testing.T) {
 			if tt.mutate != nil {
 				tt.mutate(svc)
 			}
-			got, ok := decideStatus(svc, a)
+			got, ok := decideStatus(svc, a, lbclass.Selector{})
 			var gotp *statusRepair
 			if ok {
 				gotp = &got

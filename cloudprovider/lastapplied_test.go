@@ -15,6 +15,7 @@ import (
 
 	"github.com/barelb/barelb/internal/controlplane"
 	"github.com/barelb/barelb/internal/lastapplied"
+	"github.com/barelb/barelb/internal/lbclass"
 )
 
 const recordTestConfig = `address-pools:
@@ -47,7 +48,7 @@ func newRecordEnv(t *testing.T) *recordEnv {
 	}
 	return &recordEnv{
 		client: client,
-		c:      newController(New(DefaultCloudConfig(), NewMetrics()), client),
+		c:      newController(New(DefaultCloudConfig(), NewMetrics(), lbclass.Selector{}), client),
 		events: record.NewFakeRecorder(100),
 	}
 }
@@ -173,7 +174,7 @@ func TestFromRecord(t *testing.T) {
 	}
 
 	// A record of another ConfigMap is not used.
-	other := newController(New(CloudConfig{ConfigMap: ConfigMapRef{Namespace: "metallb-system", Name: "config", Key: "config"}}, NewMetrics()), e.client)
+	other := newController(New(CloudConfig{ConfigMap: ConfigMapRef{Namespace: "metallb-system", Name: "config", Key: "config"}}, NewMetrics(), lbclass.Selector{}), e.client)
 	if cfg := other.fromRecord(ctx, s); cfg != nil {
 		t.Errorf("a CCM of metallb-system/config runs on the record of barelb-system/config")
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/barelb/barelb/internal/allocator"
 	"github.com/barelb/barelb/internal/config"
 	"github.com/barelb/barelb/internal/contract"
+	"github.com/barelb/barelb/internal/lbclass"
 	"github.com/barelb/barelb/internal/svcrequest"
 )
 
@@ -38,16 +39,17 @@ var _ cloud.Interface = (*Provider)(nil)
 // the existing assignments.
 var errNotReady = errors.New("barelb is starting: the existing assignments are not adopted yet")
 
-// NewFactory returns the cloud.Factory of barelb, reporting to m. The binary registers
-// it: cloud.RegisterCloudProvider(ProviderName, NewFactory(m)). The factory reads the
-// --cloud-config file (see CloudConfig).
-func NewFactory(m *Metrics) cloud.Factory {
+// NewFactory returns the cloud.Factory of barelb, reporting to m and serving the
+// Services served selects. The binary registers it once its flags are parsed:
+// cloud.RegisterCloudProvider(ProviderName, NewFactory(m, served)). The factory
+// reads the --cloud-config file (see CloudConfig).
+func NewFactory(m *Metrics, served lbclass.Selector) cloud.Factory {
 	return func(r io.Reader) (cloud.Interface, error) {
 		cc, err := ParseCloudConfig(r)
 		if err != nil {
 			return nil, err
 		}
-		return New(cc, m), nil
+		return New(cc, m, served), nil
 	}
 }
 
@@ -56,6 +58,8 @@ func NewFactory(m *Metrics) cloud.Factory {
 type Provider struct {
 	cloudConfig CloudConfig
 	metrics     *Metrics
+	// served are the Services whose addresses the provider adopts and repairs.
+	served lbclass.Selector
 
 	// ready is closed once the state below it is set and the existing assignments are adopted.
 	ready    chan struct{}
@@ -81,11 +85,14 @@ type state struct {
 	cfg atomic.Pointer[config.Config]
 }
 
-// New returns a provider for the given cloud config, reporting to m.
-func New(cc CloudConfig, m *Metrics) *Provider {
+// New returns a provider for the given cloud config, reporting to m, serving
+// the Services served selects (the class-less ones by the stock service
+// controller, those of served.Class by package classcontroller).
+func New(cc CloudConfig, m *Metrics, served lbclass.Selector) *Provider {
 	return &Provider{
 		cloudConfig: cc,
 		metrics:     m,
+		served:      served,
 		ready:       make(chan struct{}),
 		pending:     make(map[string]pendingService),
 	}

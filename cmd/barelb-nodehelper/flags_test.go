@@ -29,6 +29,8 @@ func TestParseFlagsValidation(t *testing.T) {
 		{name: "report burst zero", args: []string{"--report-burst=0"}, wantErr: "--report-qps 10 and --report-burst 0: both must be positive"},
 		{name: "bad interface glob", args: []string{"--interfaces=eth[", "--exclude-interfaces=x"}, wantErr: "--interfaces/--exclude-interfaces:"},
 		{name: "unknown flag", args: []string{"--no-such-flag"}, wantErr: "flag provided but not defined"},
+		{name: "serving no Service at all", args: []string{"--serve-classless=false"}, wantErr: "--serve-classless"},
+		{name: "class not a qualified name", args: []string{"--load-balancer-class=not a name"}, wantErr: `invalid --load-balancer-class "not a name"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	_ "k8s.io/component-base/logs/json/register" // --logging-format=json
 	"k8s.io/klog/v2"
 
+	"github.com/barelb/barelb/internal/lbclass"
 	"github.com/barelb/barelb/internal/version"
 	"github.com/barelb/barelb/nodehelper/ifaces"
 	"github.com/barelb/barelb/nodehelper/membership"
@@ -80,6 +81,7 @@ type options struct {
 	profiling         bool
 	reportQPS         float64
 	reportBurst       int
+	served            lbclass.Selector
 }
 
 func parseFlags(args []string) (options, *logsapi.LoggingConfiguration, error) {
@@ -109,6 +111,8 @@ func parseFlags(args []string) (options, *logsapi.LoggingConfiguration, error) {
 	fs.BoolVar(&o.profiling, "profiling", false, "Serve Go profiles under /debug/pprof/ on the metrics address.")
 	fs.Float64Var(&o.reportQPS, "report-qps", 10, "Writes per second of Events and Service conditions (reporting, never on the path to an announcement).")
 	fs.IntVar(&o.reportBurst, "report-burst", 50, "Burst of --report-qps.")
+	var class lbclass.Flags
+	class.AddFlags(fs)
 	logOpts := logsapi.NewLoggingConfiguration()
 	logsapi.AddGoFlags(logOpts, fs)
 	if err := fs.Parse(args); err != nil {
@@ -125,6 +129,9 @@ func parseFlags(args []string) (options, *logsapi.LoggingConfiguration, error) {
 		return o, nil, fmt.Errorf("--bind-address %q: not an IP address", bind)
 	}
 	o.bindAddr = a
+	if o.served, err = class.Selector(); err != nil {
+		return o, nil, err
+	}
 	if o.keyFile != "" {
 		o.keySecret = ""
 	}

@@ -115,6 +115,7 @@ func run(ctx context.Context, o options) error {
 		ConfigKey:          o.configKey,
 		Filter:             ifaces.Filter{Allow: o.allow, Deny: o.deny},
 		IgnoreExcludeLabel: o.ignoreExcludeLB,
+		Served:             o.served,
 		Client:             client,
 		ReportClient:       reportClient,
 		Members:            members,

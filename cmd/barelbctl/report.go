@@ -17,6 +17,7 @@ import (
 	"github.com/barelb/barelb/internal/config"
 	"github.com/barelb/barelb/internal/contract"
 	"github.com/barelb/barelb/internal/lastapplied"
+	"github.com/barelb/barelb/internal/lbclass"
 	"github.com/barelb/barelb/internal/svcrequest"
 )
 
@@ -180,7 +181,7 @@ func buildReport(st clusterState) report {
 		alloc = allocator.New(cfg)
 		var claims []allocator.Claim
 		for i := range st.Services {
-			if c, ok := svcrequest.Claim(&st.Services[i]); ok {
+			if c, ok := svcrequest.Claim(&st.Services[i], lbclass.Selector{}); ok {
 				claims = append(claims, c)
 			}
 		}

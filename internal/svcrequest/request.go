@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/barelb/barelb/internal/allocator"
+	"github.com/barelb/barelb/internal/lbclass"
 )
 
 // The Service annotations barelb reads. They are MetalLB's, under both of its
@@ -269,9 +270,9 @@ func IngressAddresses(svc *v1.Service) []netip.Addr {
 // The request keeps what matters for sharing (key, ports, traffic policy, selector) but not
 // the Service's preferences (pool, requested addresses): an address it holds is adopted as
 // is, and a changed preference then moves it through the normal path.
-// ok is false for a Service barelb has nothing to adopt from.
-func Claim(svc *v1.Service) (claim allocator.Claim, ok bool) {
-	if !Ours(svc) {
+// ok is false for a Service barelb has nothing to adopt from, or that served does not serve.
+func Claim(svc *v1.Service, served lbclass.Selector) (claim allocator.Claim, ok bool) {
+	if !served.Serves(svc) {
 		return allocator.Claim{}, false
 	}
 	addrs := IngressAddresses(svc)
@@ -324,12 +325,6 @@ func claimSharingKey(svc *v1.Service) string {
 		return key
 	}
 	return strings.TrimSpace(svc.Annotations[LegacyAnnotationAllowSharedIP])
-}
-
-// Ours reports whether barelb serves the Service: type LoadBalancer without a
-// loadBalancerClass, the Services the cloud-provider service controller hands to its provider.
-func Ours(svc *v1.Service) bool {
-	return svc.Spec.Type == v1.ServiceTypeLoadBalancer && svc.Spec.LoadBalancerClass == nil
 }
 
 // SameAddresses reports whether a and b hold the same addresses, in any order.

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/barelb/barelb/internal/allocator"
+	"github.com/barelb/barelb/internal/lbclass"
 )
 
 func service(mutate func(*v1.Service)) *v1.Service {
@@ -319,6 +320,7 @@ func TestClaimFor(t *testing.T) {
 	tests := []struct {
 		name   string
 		svc    *v1.Service
+		served lbclass.Selector // zero: the class-less Services
 		want   allocator.Claim
 		wantOK bool
 	}{
@@ -332,6 +334,35 @@ func TestClaimFor(t *testing.T) {
 				withStatus("198.51.100.3")(s)
 				s.Spec.LoadBalancerClass = ptr("other.io/lb")
 			}),
+		},
+		{
+			name: "with another class than the one served",
+			svc: service(func(s *v1.Service) {
+				withStatus("198.51.100.3")(s)
+				s.Spec.LoadBalancerClass = ptr("other.io/lb")
+			}),
+			served: lbclass.Selector{Class: "example.com/barelb"},
+		},
+		{
+			name: "with the class served",
+			svc: service(func(s *v1.Service) {
+				withStatus("198.51.100.3")(s)
+				s.Spec.LoadBalancerClass = ptr("example.com/barelb")
+			}),
+			served: lbclass.Selector{Class: "example.com/barelb", SkipClassless: true},
+			wantOK: true,
+			want: allocator.Claim{
+				Request:   allocator.Request{Service: "default/web", Families: []allocator.Family{allocator.IPv4}, Ports: []allocator.Port{{Protocol: "TCP", Port: 80}}},
+				Addresses: []netip.Addr{netip.MustParseAddr("198.51.100.3")},
+				Created:   created.Time,
+			},
+		},
+		{
+			name: "class-less when class-less Services are skipped",
+			svc: service(func(s *v1.Service) {
+				withStatus("198.51.100.3")(s)
+			}),
+			served: lbclass.Selector{Class: "example.com/barelb", SkipClassless: true},
 		},
 		{
 			name: "not a LoadBalancer",
@@ -412,7 +443,7 @@ func TestClaimFor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := Claim(tt.svc)
+			got, ok := Claim(tt.svc, tt.served)
 			if ok != tt.wantOK {
 				t.Fatalf("Claim() ok = %v, want %v", ok, tt.wantOK)
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/barelb/barelb/internal/config"
 	"github.com/barelb/barelb/internal/lastapplied"
+	"github.com/barelb/barelb/internal/lbclass"
 	"github.com/barelb/barelb/nodehelper/report"
 )
 
@@ -129,11 +130,11 @@ func TestRecordKeepsBGPUnannounced(t *testing.T) {
 		Status:     corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "198.51.100.2"}}}},
 	}
 	e := chooseConfig(configMap("11", badConfig), recordOf(configMap("10", bgpConfig), "20"), "barelb-system", "config", "config")
-	if _, ok, skipped := serviceEntry(svc, nil, e.cfg); ok || len(skipped) != 1 || skipped[0].Reason != report.SkipBGP {
+	if _, ok, skipped := serviceEntry(svc, nil, e.cfg, lbclass.Selector{}); ok || len(skipped) != 1 || skipped[0].Reason != report.SkipBGP {
 		t.Errorf("on the record: announced %t, skipped %+v; want not announced, one address skipped as BGP", ok, skipped)
 	}
 	var none *config.Config
-	if _, ok, skipped := serviceEntry(svc, nil, none); ok || len(skipped) != 1 || skipped[0].Reason != report.SkipNoConfig {
+	if _, ok, skipped := serviceEntry(svc, nil, none, lbclass.Selector{}); ok || len(skipped) != 1 || skipped[0].Reason != report.SkipNoConfig {
 		t.Errorf("without any configuration: announced %t, skipped %+v; want not announced, skipped for no configuration", ok, skipped)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/barelb/barelb/internal/config"
+	"github.com/barelb/barelb/internal/lbclass"
 	"github.com/barelb/barelb/nodehelper/announce"
 	"github.com/barelb/barelb/nodehelper/election"
 	"github.com/barelb/barelb/nodehelper/ifaces"
@@ -74,6 +75,10 @@ type Options struct {
 	// other: for single-node and control-plane-only clusters, where kubeadm or
 	// Talos label every node and no node could announce otherwise.
 	IgnoreExcludeLabel bool
+	// Served are the Services announced, by type and loadBalancerClass; the
+	// zero value announces the class-less LoadBalancer Services. It must be
+	// the CCM's (the same --load-balancer-class and --serve-classless).
+	Served lbclass.Selector
 
 	Client kubernetes.Interface
 	// ReportClient writes the Services' Announced conditions; default
@@ -183,6 +188,7 @@ func New(o Options) (*Controller, error) {
 
 		interfaceByName: net.InterfaceByName,
 	}
+	c.view.served = o.Served
 	c.nodesDirty.Store(true)
 	return c, nil
 }

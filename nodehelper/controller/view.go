@@ -10,6 +10,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/barelb/barelb/internal/config"
+	"github.com/barelb/barelb/internal/lbclass"
 	"github.com/barelb/barelb/nodehelper/election"
 	"github.com/barelb/barelb/nodehelper/report"
 )
@@ -47,13 +48,6 @@ func excludedByLabel(labels map[string]string) bool {
 	}
 	b, err := strconv.ParseBool(v)
 	return err != nil || b
-}
-
-// announced says whether this node helper announces a Service at all: a
-// class-less LoadBalancer Service (a Service with spec.loadBalancerClass
-// belongs to another implementation).
-func announced(s *corev1.Service) bool {
-	return s.Spec.Type == corev1.ServiceTypeLoadBalancer && s.Spec.LoadBalancerClass == nil
 }
 
 // ingressAddrs returns the valid IP addresses of a Service's load-balancer
@@ -119,9 +113,10 @@ func sliceService(sl *discoveryv1.EndpointSlice) string {
 // else (the gateway's, another host's). ok is false when the Service has
 // nothing to announce. cfg nil means no valid configuration was ever read,
 // neither the ConfigMap nor the record of the last applied one (see
-// readConfig): nothing is announced.
-func serviceEntry(s *corev1.Service, sls []*discoveryv1.EndpointSlice, cfg *config.Config) (info election.ServiceInfo, ok bool, skipped []report.Skipped) {
-	if !announced(s) {
+// readConfig): nothing is announced. served decides by type and class
+// whether the Service is barelb's at all (Options.Served).
+func serviceEntry(s *corev1.Service, sls []*discoveryv1.EndpointSlice, cfg *config.Config, served lbclass.Selector) (info election.ServiceInfo, ok bool, skipped []report.Skipped) {
+	if !served.Serves(s) { // not a LoadBalancer, or another implementation's class
 		return info, false, nil
 	}
 	key := s.Namespace + "/" + s.Name

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/barelb/barelb/internal/config"
+	"github.com/barelb/barelb/internal/lbclass"
 	"github.com/barelb/barelb/nodehelper/election"
 	"github.com/barelb/barelb/nodehelper/report"
 )
@@ -184,7 +185,7 @@ address-pools:
 	cmpAddr := cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok, skipped := serviceEntry(tt.svc, tt.slices, tt.cfg)
+			got, ok, skipped := serviceEntry(tt.svc, tt.slices, tt.cfg, lbclass.Selector{})
 			if ok != tt.wantOK {
 				t.Errorf("serviceEntry() ok = %v, want %v", ok, tt.wantOK)
 			}

@@ -9,6 +9,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/barelb/barelb/internal/config"
+	"github.com/barelb/barelb/internal/lbclass"
 	"github.com/barelb/barelb/nodehelper/election"
 	"github.com/barelb/barelb/nodehelper/report"
 )
@@ -32,6 +33,10 @@ type viewCache struct {
 	mu    sync.Mutex
 	dirty map[string]bool
 	all   bool // every entry is to be rebuilt (start, configuration change)
+
+	// served decides which Services are barelb's (Options.Served); set once
+	// before the first refresh.
+	served lbclass.Selector
 
 	// Owned by the control loop.
 	infos   map[string]election.ServiceInfo
@@ -95,7 +100,7 @@ func (v *viewCache) refresh(src viewSource, cfg *config.Config) (changed bool) {
 		var ok bool
 		var b []report.Skipped
 		if s := src.Service(key); s != nil {
-			info, ok, b = serviceEntry(s, src.Slices(key), cfg)
+			info, ok, b = serviceEntry(s, src.Slices(key), cfg, v.served)
 		}
 		if ok {
 			v.infos[key] = info

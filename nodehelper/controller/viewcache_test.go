@@ -13,6 +13,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/barelb/barelb/internal/config"
+	"github.com/barelb/barelb/internal/lbclass"
 	"github.com/barelb/barelb/nodehelper/election"
 	"github.com/barelb/barelb/nodehelper/report"
 )
@@ -183,7 +184,7 @@ func serviceView(svcs []*corev1.Service, sls []*discoveryv1.EndpointSlice, cfg *
 	var infos []election.ServiceInfo
 	var skipped []report.Skipped
 	for _, s := range svcs {
-		info, ok, b := serviceEntry(s, bySvc[s.Namespace+"/"+s.Name], cfg)
+		info, ok, b := serviceEntry(s, bySvc[s.Namespace+"/"+s.Name], cfg, lbclass.Selector{})
 		skipped = append(skipped, b...)
 		if ok {
 			infos = append(infos, info)
