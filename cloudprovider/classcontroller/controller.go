@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -47,10 +46,6 @@ const (
 	ReasonDeleted      = "DeletedLoadBalancer"
 	ReasonDeleteFailed = "DeleteLoadBalancerFailed"
 )
-
-// ExcludeLabel excludes a Node from the node list given to the load balancer,
-// read as the stock service controller reads it.
-const ExcludeLabel = "node.kubernetes.io/exclude-from-external-load-balancers"
 
 // Options are the controller's settings and dependencies.
 type Options struct {
@@ -294,7 +289,7 @@ func (s *syncer) failed(svc *v1.Service, err error) error {
 }
 
 // nodeList is the Nodes given to the load balancer: not being deleted and
-// not excluded by ExcludeLabel.
+// not excluded by the exclusion label (lbclass.ExcludedNode).
 func (s *syncer) nodeList() []*v1.Node {
 	all, err := s.nodes.List(labels.Everything())
 	if err != nil {
@@ -302,21 +297,10 @@ func (s *syncer) nodeList() []*v1.Node {
 	}
 	var out []*v1.Node
 	for _, n := range all {
-		if n.DeletionTimestamp != nil || excluded(n.Labels) {
+		if n.DeletionTimestamp != nil || lbclass.ExcludedNode(n.Labels) {
 			continue
 		}
 		out = append(out, n)
 	}
 	return out
-}
-
-// excluded reads ExcludeLabel as the stock service controller does: present
-// with a value that is not a boolean, or true, excludes.
-func excluded(l map[string]string) bool {
-	v, ok := l[ExcludeLabel]
-	if !ok {
-		return false
-	}
-	b, err := strconv.ParseBool(v)
-	return err != nil || b
 }

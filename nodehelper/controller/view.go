@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
-	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -24,7 +23,7 @@ const ExcludeLabel = corev1.LabelNodeExcludeBalancers
 func nodeInfo(n *corev1.Node, ignoreExcludeLabel bool) election.NodeInfo {
 	info := election.NodeInfo{Name: n.Name}
 	if !ignoreExcludeLabel {
-		info.ExcludedByLabel = excludedByLabel(n.Labels)
+		info.ExcludedByLabel = lbclass.ExcludedNode(n.Labels)
 	}
 	for _, c := range n.Status.Conditions {
 		switch {
@@ -35,19 +34,6 @@ func nodeInfo(n *corev1.Node, ignoreExcludeLabel bool) election.NodeInfo {
 		}
 	}
 	return info
-}
-
-// excludedByLabel reads the exclusion label as the upstream service
-// controller does (k8s.io/cloud-provider nodeIncludedPredicate): present
-// with a value that is not a boolean, or true, excludes; "false" does not,
-// so barelb and the service controller agree on every node.
-func excludedByLabel(labels map[string]string) bool {
-	v, ok := labels[ExcludeLabel]
-	if !ok {
-		return false
-	}
-	b, err := strconv.ParseBool(v)
-	return err != nil || b
 }
 
 // ingressAddrs returns the valid IP addresses of a Service's load-balancer
